@@ -1,0 +1,59 @@
+"""Authentication events enter the audit trail here.
+
+Django and django-axes report logins only through signals, so this is the one
+place where signals write domain rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from axes.signals import user_locked_out
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+from django.http import HttpRequest
+
+from audit.models import AuditEvent
+from audit.services import record
+
+
+@receiver(user_logged_in, dispatch_uid="audit_login")
+def _logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    record(action="auth.login", actor=user, target=user)
+
+
+@receiver(user_logged_out, dispatch_uid="audit_logout")
+def _logged_out(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    if user is not None:
+        record(action="auth.logout", actor=user, target=user)
+
+
+@receiver(user_login_failed, dispatch_uid="audit_login_failed")
+def _login_failed(
+    sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
+) -> None:
+    # Django already masks the password in ``credentials``; keep only the name.
+    username = str(credentials.get("username", ""))[:150]
+    record(
+        action="auth.login_failed",
+        actor_username=username,
+        target=("auth.user", username),
+        outcome=AuditEvent.Outcome.FAILURE,
+    )
+
+
+@receiver(user_locked_out, dispatch_uid="audit_lockout")
+def _locked_out(
+    sender: Any,
+    request: HttpRequest | None,
+    username: str | None,
+    ip_address: str | None,
+    **kwargs: Any,
+) -> None:
+    record(
+        action="auth.lockout",
+        actor_username=(username or "")[:150],
+        target=("auth.user", username or ""),
+        outcome=AuditEvent.Outcome.DENIED,
+        data={"reason": "too many failed logins"},
+    )

@@ -1,0 +1,256 @@
+"""govdash settings: read from the environment only (see CONTRACT.md).
+
+Nothing here is meant to be edited per deployment; set environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from govdash.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("GOVDASH_DEBUG", False)
+
+
+def _secret_key() -> str:
+    key = os.environ.get("GOVDASH_SECRET_KEY", "").strip()
+    if key:
+        if len(key) < 50 and not DEBUG:
+            raise ImproperlyConfigured("GOVDASH_SECRET_KEY must be at least 50 characters long")
+        return key
+    if not DEBUG:
+        raise ImproperlyConfigured("GOVDASH_SECRET_KEY is required when GOVDASH_DEBUG is off")
+    # DEBUG only: one generated key per checkout, so sessions survive a restart.
+    path = BASE_DIR / ".secret-key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(64))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+
+ALLOWED_HOSTS = env_list("GOVDASH_ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "axes",
+    "django_rq",
+    "django_htmx",
+    "django_tables2",
+    "django_filters",
+    "govdash",
+    "audit",
+    "tracking",
+    "reports",
+    "approvals",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "govdash.middleware.RequestIdMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "govdash.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks, so that it sees the outcome of authentication.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "govdash.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "govdash.context_processors.navigation",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "govdash.wsgi.application"
+ASGI_APPLICATION = "govdash.asgi.application"
+
+# --- Database -----------------------------------------------------------------
+
+
+def _database() -> dict[str, object]:
+    url = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'govdash.sqlite3'}")
+    try:
+        config: dict[str, object] = dict(dj_database_url.parse(url, conn_max_age=60))
+    except (ValueError, KeyError) as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL cannot be used: {exc}") from None
+    engine = str(config.get("ENGINE", ""))
+    if engine.endswith("sqlite3"):
+        # The web process and the RQ workers write to one file: wait for the lock
+        # instead of failing, take the write lock at the start of every atomic
+        # block (so the audit chain head cannot be read stale), and use WAL so
+        # readers never block the writer.
+        config["CONN_MAX_AGE"] = 0
+        # A file, not memory, for the test database: real RQ worker processes
+        # in the tests must see the rows the test wrote.
+        config["TEST"] = {"NAME": str(BASE_DIR / "test-govdash.sqlite3")}
+        config["OPTIONS"] = {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    elif engine.endswith("postgresql"):
+        config["CONN_HEALTH_CHECKS"] = True
+    else:
+        raise ImproperlyConfigured(
+            f"DATABASE_URL must point at PostgreSQL or SQLite, got engine {engine!r}"
+        )
+    return config
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Authentication ---------------------------------------------------------------
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+# Idle sessions expire (every request pushes the expiry forward), and so do
+# sessions when the browser closes.
+SESSION_COOKIE_AGE = env_int("GOVDASH_SESSION_IDLE_SECONDS", 30 * 60, minimum=60)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+
+# django-axes: failed-login lockout.
+AXES_FAILURE_LIMIT = env_int("GOVDASH_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = env_int("GOVDASH_LOGIN_LOCKOUT_MINUTES", 30, minimum=1) / 60
+# Lock the account after N failures from anywhere, and an address after N failures
+# across accounts (password spraying).
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+
+# --- Security -------------------------------------------------------------------
+# GOVDASH_HTTPS (default: on unless debugging) turns on secure cookies, HSTS and the
+# redirect to HTTPS. Behind a TLS-terminating proxy set GOVDASH_BEHIND_PROXY=true
+# so that X-Forwarded-Proto and X-Forwarded-For are trusted.
+
+HTTPS = env_bool("GOVDASH_HTTPS", not DEBUG)
+BEHIND_PROXY = env_bool("GOVDASH_BEHIND_PROXY", False)
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env_int("GOVDASH_HSTS_SECONDS", 31536000 if HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+CSRF_TRUSTED_ORIGINS = env_list("GOVDASH_CSRF_TRUSTED_ORIGINS", [])
+if BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# /healthz is polled by load balancers over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# --- Internationalisation ---------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("GOVDASH_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static and media -------------------------------------------------------------
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = Path(env_str("GOVDASH_MEDIA_ROOT", str(BASE_DIR / "media"))).resolve()
+MEDIA_URL = "media/"
+_MANIFEST = env_bool("GOVDASH_STATIC_MANIFEST", not DEBUG)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if _MANIFEST
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = not _MANIFEST
+
+# --- Background jobs ---------------------------------------------------------------
+
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+# When Redis cannot be had (a laptop demo), jobs run inline in the caller.
+JOBS_INLINE = env_bool("GOVDASH_JOBS_INLINE", False)
+JOB_QUEUES = ("default", "sync", "assess", "reports")
+RQ_QUEUES = {
+    name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600, "ASYNC": not JOBS_INLINE}
+    for name in JOB_QUEUES
+}
+RQ_SHOW_ADMIN_LINK = False
+
+# --- Logging -------------------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("GOVDASH_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "axes": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
+    },
+}
+
+# --- Tables ---------------------------------------------------------------------------
+
+DJANGO_TABLES2_TEMPLATE = "django_tables2/table.html"
+PAGE_SIZE = 50

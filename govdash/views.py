@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required, permission_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.db.utils import DatabaseError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from audit.models import AuditEvent
+from govdash.forms import TokenCreateForm
+from govdash.models import ApiToken
+from govdash.queues import queue_health
+from govdash.services import token_create, token_revoke
+
+
+@login_not_required
+def admin_login(request: HttpRequest, extra_context: object = None) -> HttpResponse:
+    return redirect_to_login(request.GET.get("next") or reverse("admin:index"))
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    recent = (
+        AuditEvent.objects.newest_first()[:10]
+        if request.user.has_perm("audit.view_auditevent")
+        else []
+    )
+    return render(request, "govdash/home.html", {"recent_events": recent})
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    database: dict[str, object] = {"ok": True}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError as exc:
+        database = {"ok": False, "error": type(exc).__name__}
+    queues = queue_health()
+    body = {
+        "status": "ok" if database["ok"] and queues.ok else "unavailable",
+        "database": database,
+        "redis": {"ok": queues.ok, "inline": queues.inline, "error": queues.error},
+        "queues": queues.depths,
+    }
+    return JsonResponse(body, status=200 if body["status"] == "ok" else 503)
+
+
+@permission_required("govdash.manage_apitoken", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def tokens(request: HttpRequest) -> HttpResponse:
+    form = TokenCreateForm(request.POST or None)
+    created_secret = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            token, created_secret = token_create(
+                user=form.cleaned_data["user"],
+                name=form.cleaned_data["name"],
+                created_by=request.user,  # type: ignore[arg-type]
+                expires_at=form.cleaned_data.get("expires_at"),
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Token “{token.name}” created for {token.user}.")
+            form = TokenCreateForm()
+    tokens_list = ApiToken.objects.select_related("user", "created_by").order_by("-created_at")
+    response = render(
+        request,
+        "govdash/tokens.html",
+        {"form": form, "tokens": tokens_list[:200], "created_secret": created_secret},
+    )
+    # The secret is on this page once: no cache may keep it.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@permission_required("govdash.manage_apitoken", raise_exception=True)
+@require_POST
+def token_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
+    token = get_object_or_404(ApiToken, pk=pk)
+    token_revoke(token=token, actor=request.user)  # type: ignore[arg-type]
+    messages.success(request, f"Token “{token.name}” revoked.")
+    return redirect("tokens")

@@ -1,0 +1,99 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import connection
+
+from govdash.demo.mlflow_server import MlflowServer
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    engine = settings.DATABASES["default"]["ENGINE"]
+    return [f"govdash database engine: {engine}", f"govdash redis: {settings.REDIS_URL}"]
+
+
+@pytest.fixture
+def make_user(django_user_model) -> Callable[..., object]:  # type: ignore[no-untyped-def]
+    """Create a user in the given roles (Django groups created by migration)."""
+
+    def make(
+        username: str = "alice", *roles: str, password: str = "correct horse battery"
+    ) -> object:
+        user = django_user_model.objects.create_user(username=username, password=password)
+        for role in roles:
+            user.groups.add(Group.objects.get(name=role))
+        return user
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """One real ``mlflow server`` for the session (it takes seconds to start)."""
+    server = MlflowServer(Path(tmp_path_factory.mktemp("mlflow-server")))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def db_vendor(db: None) -> str:
+    return connection.vendor
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:  # type: ignore[no-untyped-def]
+    # Real hashing is deliberately slow; tests log in hundreds of times.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _test_database_url() -> str:
+    """A DATABASE_URL for subprocesses that points at the *test* database."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or "postgres"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
+
+
+@pytest.fixture
+def subprocess_env(transactional_db: None) -> dict[str, str]:
+    """Environment for a real worker or command process sharing the test database.
+
+    Needs committed data, hence transactional_db.
+    """
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env["DATABASE_URL"] = _test_database_url()
+    env["REDIS_URL"] = settings.REDIS_URL
+    return env
+
+
+@pytest.fixture
+def redis_queue():  # type: ignore[no-untyped-def]
+    """A real, empty RQ queue on the test Redis database; emptied again afterwards."""
+    import django_rq
+
+    queues = []
+
+    def get(name: str = "default"):  # type: ignore[no-untyped-def]
+        queue = django_rq.get_queue(name)
+        queue.empty()
+        queues.append(queue)
+        return queue
+
+    yield get
+    for queue in queues:
+        queue.empty()

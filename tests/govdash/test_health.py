@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client, RequestFactory
+
+from govdash import errors
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.redis
+def test_healthz_reports_database_redis_and_queue_depths(client: Client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"] == {"ok": True}
+    assert body["redis"]["ok"] is True
+    assert set(body["queues"]) == {"default", "sync", "assess", "reports"}
+    assert all(isinstance(depth, int) for depth in body["queues"].values())
+
+
+def test_healthz_answers_503_when_redis_is_down(client: Client, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["redis"]["ok"] is False
+    assert "Connection" in body["redis"]["error"]
+
+
+def test_healthz_is_ok_without_redis_when_jobs_run_inline(client: Client, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.JOBS_INLINE = True
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok"
+    assert body["redis"]["inline"] is True
+
+
+def test_server_error_page_shows_the_request_id_and_nothing_else():
+    request = RequestFactory().get("/")
+    request.request_id = "abc123def456"
+    response = errors.server_error(request)
+    assert response.status_code == 500
+    assert b"abc123def456" in response.content
+    assert b"Traceback" not in response.content
+
+
+def test_responses_carry_a_request_id(client: Client):
+    response = client.get("/healthz", HTTP_X_REQUEST_ID="ci-run-000123")
+    assert response.headers["X-Request-ID"] == "ci-run-000123"
+    assert len(client.get("/healthz", HTTP_X_REQUEST_ID="bad id!").headers["X-Request-ID"]) == 32
