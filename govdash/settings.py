@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -115,7 +116,10 @@ def _database() -> dict[str, object]:
         config["CONN_MAX_AGE"] = 0
         # A file, not memory, for the test database: real RQ worker processes
         # in the tests must see the rows the test wrote.
-        config["TEST"] = {"NAME": str(BASE_DIR / "test-govdash.sqlite3")}
+        # One per test process, so that parallel runs never share a file.
+        config["TEST"] = {
+            "NAME": str(Path(tempfile.gettempdir()) / f"govdash-test-{os.getpid()}.sqlite3")
+        }
         config["OPTIONS"] = {
             "timeout": 30,
             "transaction_mode": "IMMEDIATE",
@@ -123,6 +127,8 @@ def _database() -> dict[str, object]:
         }
     elif engine.endswith("postgresql"):
         config["CONN_HEALTH_CHECKS"] = True
+        # One test database per test process, so parallel runs never collide.
+        config["TEST"] = {"NAME": f"test_{config.get('NAME') or 'govdash'}_{os.getpid()}"}
     else:
         raise ImproperlyConfigured(
             f"DATABASE_URL must point at PostgreSQL or SQLite, got engine {engine!r}"

@@ -1,0 +1,46 @@
+"""Background jobs for sync: thin wrappers around the services."""
+
+from __future__ import annotations
+
+import django_rq
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from redis.exceptions import RedisError
+
+from govdash.queues import one_line
+from tracking.models import Source, SyncRun
+from tracking.services import sync_execute, sync_fail_to_enqueue, sync_request
+
+QUEUE = "sync"
+# A sync of a very large server can take hours; progress is saved per page.
+JOB_TIMEOUT = 6 * 3600
+
+
+class QueueUnavailable(Exception):
+    pass
+
+
+def sync_job(sync_run_id: int) -> str:
+    return sync_execute(sync_run=SyncRun.objects.get(pk=sync_run_id)).status
+
+
+def sync_enqueue(
+    *, source: Source, full: bool = False, actor: AbstractBaseUser | None = None
+) -> SyncRun:
+    """Queue a sync of ``source``.
+
+    Raises ``SyncAlreadyRunning`` if a sync of the source is queued or running,
+    and ``QueueUnavailable`` if Redis cannot take the job; the SyncRun then
+    ends failed with that reason, so nothing waits forever.
+    """
+    with transaction.atomic():
+        sync_run = sync_request(source=source, full=full, actor=actor)
+    try:
+        job = django_rq.get_queue(QUEUE).enqueue(sync_job, sync_run.pk, job_timeout=JOB_TIMEOUT)
+    except (RedisError, OSError) as exc:
+        reason = f"the job queue cannot be reached: {one_line(exc)}"
+        sync_fail_to_enqueue(sync_run=sync_run, reason=reason)
+        raise QueueUnavailable(reason) from None
+    SyncRun.objects.filter(pk=sync_run.pk).update(job_id=job.id or "")
+    sync_run.job_id = job.id or ""
+    return sync_run

@@ -1,0 +1,286 @@
+"""Writes for sources and syncs. Sync itself lives in tracking.sync."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit.services import record
+from tracking import client as remote
+from tracking import secrets
+from tracking.models import RegisteredModel, Run, Source, SyncRun
+from tracking.sources import client_for
+from tracking.sync import FULL_SYNC_EVERY, ProgressCallback, _Sync
+
+# A running sync that has not reported for this long has lost its worker.
+STALE_AFTER = dt.timedelta(minutes=10)
+
+
+class SyncAlreadyRunning(Exception):
+    def __init__(self, sync_run: SyncRun) -> None:
+        super().__init__(f"a sync of {sync_run.source.name} is already {sync_run.status}")
+        self.sync_run = sync_run
+
+
+# --------------------------------------------------------------------------- sources
+
+
+@transaction.atomic
+def source_create(
+    *,
+    name: str,
+    url: str,
+    kind: str = Source.Kind.MLFLOW,
+    auth: str = Source.Auth.NONE,
+    secret_env: str = "",
+    secret: str = "",
+    sync_interval_minutes: int | None = None,
+    watched_aliases: list[str] | None = None,
+    actor: AbstractBaseUser | None = None,
+) -> Source:
+    """Register a tracking source. The credential is read from ``secret_env``
+    at sync time, or ``secret`` is stored encrypted; neither is ever shown."""
+    if secret and secret_env:
+        raise ValidationError({"secret": "Give an environment variable or a secret, not both."})
+    if auth == Source.Auth.NONE and (secret or secret_env):
+        auth = Source.Auth.BEARER
+    source = Source(
+        name=name,
+        url=url.strip(),
+        kind=kind,
+        auth=auth,
+        secret_env=secret_env.strip(),
+        secret_encrypted=secrets.encrypt(secret) if secret else "",
+        sync_interval_minutes=sync_interval_minutes,
+        watched_aliases=watched_aliases or ["production"],
+    )
+    source.full_clean()
+    try:
+        remote.TrackingClient._urls(source.url, source.kind)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ValidationError({"url": str(exc)}) from None
+    if auth != Source.Auth.NONE and not (source.secret_env or source.secret_encrypted):
+        raise ValidationError({"secret_env": "This authentication needs a credential."})
+    source.save()
+    record(
+        action="tracking.source_create",
+        actor=actor,
+        actor_username=None if actor else "command",
+        target=source,
+        data={
+            "name": source.name,
+            "kind": source.kind,
+            "url": source.url,
+            "auth": source.auth,
+            "secret_env": source.secret_env,
+            "secret_stored": bool(source.secret_encrypted),
+        },
+    )
+    return source
+
+
+# --------------------------------------------------------------------------- syncs
+
+
+def _transition(sync_run: SyncRun, *, from_states: tuple[str, ...], to: str, **fields: Any) -> bool:
+    """The one place that moves SyncRun.status: compare-and-swap on the old state."""
+    updated = SyncRun.objects.filter(pk=sync_run.pk, status__in=from_states).update(
+        status=to, **fields
+    )
+    if updated:
+        sync_run.status = to
+        for key, value in fields.items():
+            setattr(sync_run, key, value)
+    return bool(updated)
+
+
+@transaction.atomic
+def reap_stale_syncs(*, source: Source) -> int:
+    """Fail syncs whose worker died: nothing stays 'running' forever."""
+    cutoff = timezone.now() - STALE_AFTER
+    reaped = 0
+    for stale in SyncRun.objects.select_for_update().filter(
+        source=source, status=SyncRun.Status.RUNNING, heartbeat_at__lt=cutoff
+    ):
+        if _transition(
+            stale,
+            from_states=(SyncRun.Status.RUNNING,),
+            to=SyncRun.Status.FAILED,
+            finished_at=timezone.now(),
+            error="the worker stopped reporting (killed or lost); the next sync resumes here",
+        ):
+            reaped += 1
+            record(
+                action="tracking.sync_lost",
+                actor_username="system",
+                target=stale,
+                outcome="failure",
+                data={"source": source.name},
+            )
+    return reaped
+
+
+@transaction.atomic
+def sync_request(
+    *, source: Source, full: bool = False, actor: AbstractBaseUser | None = None
+) -> SyncRun:
+    """Create a queued SyncRun; raises SyncAlreadyRunning if one is active."""
+    reap_stale_syncs(source=source)
+    active = SyncRun.objects.active().filter(source=source).first()
+    if active is not None:
+        raise SyncAlreadyRunning(active)
+    previous = SyncRun.objects.filter(source=source).order_by("-created_at", "-pk").first()
+    resume = (
+        previous is not None
+        and previous.status == SyncRun.Status.FAILED
+        and bool(previous.checkpoint)
+    )
+    if resume and previous is not None:
+        # Carry on with what the interrupted sync was doing.
+        full = full or previous.full
+    try:
+        with transaction.atomic():
+            sync_run = SyncRun.objects.create(
+                source=source,
+                full=full,
+                requested_by=actor if actor and actor.is_authenticated else None,
+                checkpoint=previous.checkpoint if resume and previous else {},
+                resumed_from=previous if resume else None,
+            )
+    except IntegrityError:
+        # Another request won the race for the one active sync.
+        raise SyncAlreadyRunning(SyncRun.objects.active().get(source=source)) from None
+    record(
+        action="tracking.sync_request",
+        actor=actor,
+        actor_username=None if actor else "system",
+        target=sync_run,
+        data={
+            "source": source.name,
+            "full": full,
+            "resumes": previous.pk if resume and previous else None,
+        },
+    )
+    return sync_run
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _prepare(sync_run: SyncRun) -> None:
+    """Settle what this sync will do before it starts: full or incremental, and
+    an estimate of the work for the progress bar."""
+    source = sync_run.source
+    due_full = source.last_full_sync_at is None or (
+        timezone.now() - source.last_full_sync_at > FULL_SYNC_EVERY
+    )
+    estimate = (
+        Run.objects.filter(source=source).count()
+        + RegisteredModel.objects.filter(source=source).count()
+    )
+    sync_run.full = sync_run.full or due_full
+    sync_run.progress_total = estimate or None
+    SyncRun.objects.filter(pk=sync_run.pk).update(
+        full=sync_run.full, progress_total=sync_run.progress_total
+    )
+
+
+def sync_execute(
+    *,
+    sync_run: SyncRun,
+    progress: ProgressCallback | None = None,
+    client: remote.TrackingClient | None = None,
+) -> SyncRun:
+    """Run a queued sync to completion or failure. A source problem (down,
+    malformed answers, bad credentials) does not raise: it is recorded on the
+    SyncRun and audited, and pages already written stay written."""
+    sync_run = SyncRun.objects.select_related("source").get(pk=sync_run.pk)
+    started = time.monotonic()
+    now = timezone.now()
+    if not _transition(
+        sync_run,
+        from_states=(SyncRun.Status.QUEUED,),
+        to=SyncRun.Status.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+    ):
+        return sync_run  # another worker took it, or it already ended
+    _prepare(sync_run)
+    worker = None
+    try:
+        worker = _Sync(sync_run, client or client_for(sync_run.source), progress)
+        worker.run()
+    except (remote.MlflowError, secrets.SecretUnavailable) as exc:
+        _finish(sync_run, worker, _one_line(exc), started)
+    except BaseException as exc:
+        # A bug or an interrupted worker: record it, then let the worker see it.
+        _finish(
+            sync_run, worker, f"internal error: {type(exc).__name__}: {_one_line(exc)}", started
+        )
+        raise
+    else:
+        _finish(sync_run, worker, "", started)
+    return sync_run
+
+
+@transaction.atomic
+def _finish(sync_run: SyncRun, worker: _Sync | None, error: str, started: float) -> None:
+    counts = worker.counts if worker else {}
+    fields: dict[str, Any] = {
+        "finished_at": timezone.now(),
+        "counts": counts,
+        "error": error,
+        "phase": "failed" if error else "done",
+    }
+    if not error:
+        fields["checkpoint"] = {}
+    moved = _transition(
+        sync_run,
+        from_states=(SyncRun.Status.RUNNING,),
+        to=SyncRun.Status.FAILED if error else SyncRun.Status.SUCCEEDED,
+        **fields,
+    )
+    if not moved:
+        return
+    if not error:
+        SyncRun.objects.filter(pk=sync_run.pk).update(progress_done=sync_run.progress_done)
+    record(
+        action="tracking.sync",
+        actor_username="sync",
+        target=sync_run,
+        outcome="failure" if error else "success",
+        data={
+            "source": sync_run.source.name,
+            "full": sync_run.full,
+            "counts": counts,
+            "seconds": round(time.monotonic() - started, 3),
+            "error": error,
+        },
+    )
+
+
+@transaction.atomic
+def sync_fail_to_enqueue(*, sync_run: SyncRun, reason: str) -> None:
+    if _transition(
+        sync_run,
+        from_states=(SyncRun.Status.QUEUED,),
+        to=SyncRun.Status.FAILED,
+        finished_at=timezone.now(),
+        error=reason,
+        phase="failed",
+    ):
+        record(
+            action="tracking.sync",
+            actor_username="system",
+            target=sync_run,
+            outcome="failure",
+            data={"source": sync_run.source.name, "error": reason},
+        )

@@ -1,0 +1,632 @@
+"""Sync: copy what a tracking server holds into the mirror.
+
+Strategy
+========
+
+Pages in, bulk upserts out. Every page is written in one transaction together
+with the sync's checkpoint and progress, so a failure leaves whole pages only
+and the next sync of the source resumes from the checkpoint. Each row carries
+a content hash: rows whose content did not change are not rewritten.
+
+Experiments, registered models and model versions are few: every sync reads
+them all, and marks ``gone_at`` on rows the server no longer returns.
+
+Runs can be many, and MLflow runs carry no "last updated" time, so:
+
+* a **full** sync (the first one, ``--full``, or once a day) pages through every
+  run (deleted ones included), and marks runs the server no longer has as gone;
+* an **incremental** sync asks only for
+  1. runs started since the newest run already mirrored (less an overlap for
+     clock skew),
+  2. runs that ended in the last few hours (tags and metrics are often added
+     just after a run ends),
+  3. runs the mirror still holds as running or scheduled (by id),
+  4. runs deleted upstream (``DELETED_ONLY``: usually few),
+  5. one **reconcile slice**: the next 1/24th (at least 500) of all runs in
+     start-time order, from a cursor kept on the source. So every run is re-read
+     within 24 incremental syncs: a tag changed on an old finished run, or a run
+     removed from the server, is picked up even without a full sync.
+
+GitLab ignores run filters, so on GitLab every sync pages through every run
+(writes still happen only for changed rows).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from audit.chain import canonical_json
+from audit.services import record
+from tracking import client as remote
+from tracking.models import (
+    AliasChange,
+    Experiment,
+    ModelVersion,
+    RegisteredModel,
+    Run,
+    Source,
+    SyncRun,
+)
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+PAGE_SIZE = 1000
+EXPERIMENT_CHUNK = 100  # experiment ids per runs/search on vanilla MLflow
+ID_BATCH = 100  # run ids per "attributes.run_id IN (...)" filter
+NEW_RUN_OVERLAP = dt.timedelta(minutes=15)
+RECENTLY_ENDED = dt.timedelta(hours=6)
+RECONCILE_SLICES = 24
+RECONCILE_MIN_SLICE = 500
+FULL_SYNC_EVERY = dt.timedelta(days=1)
+ACTIVE_STATUSES = ("RUNNING", "SCHEDULED")
+
+ProgressCallback = Callable[[SyncRun], None]
+
+
+class SyncError(Exception):
+    """A sync failed; the message is one line, fit for the source page."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _dt(ms: int | None) -> dt.datetime | None:
+    if ms is None:
+        return None
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+
+
+def _ms(value: dt.datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def _digest(item: Any) -> str:
+    return hashlib.sha256(canonical_json(dataclasses.asdict(item)).encode()).hexdigest()
+
+
+def _pages(
+    endpoint: str, fetch: Callable[[str | None], remote.Page[T]], start_token: str | None = None
+) -> Iterator[tuple[remote.Page[T], str | None]]:
+    """Pages with the token that fetched each; a token that repeats is an error."""
+    token = start_token
+    seen: set[str] = set()
+    while True:
+        page = fetch(token)
+        yield page, token
+        next_token = page.next_page_token
+        if not next_token:
+            return
+        if next_token in seen or next_token == token:
+            raise remote.MalformedResponse(
+                f"{endpoint}: the server returned the same page token twice; "
+                "its paging is broken, stopping instead of looping",
+                endpoint=endpoint,
+            )
+        seen.add(next_token)
+        token = next_token
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+# --------------------------------------------------------------------------- the sync
+
+
+class _Sync:
+    """One execution of a SyncRun. Not reusable."""
+
+    def __init__(
+        self, sync_run: SyncRun, client: remote.TrackingClient, progress: ProgressCallback | None
+    ):
+        self.sync_run = sync_run
+        self.source = sync_run.source
+        self.client = client
+        self.progress = progress
+        self.now = timezone.now()
+        self.counts: dict[str, int] = dict.fromkeys(
+            (
+                "experiments",
+                "runs",
+                "models",
+                "versions",
+                "created",
+                "updated",
+                "unchanged",
+                "gone",
+                "alias_changes",
+                "alerts",
+            ),
+            0,
+        )
+        self.capabilities: remote.Capabilities | None = None
+        self.experiment_pks: dict[str, int] = {}
+        self.checkpoint: dict[str, Any] = dict(sync_run.checkpoint or {})
+
+    # -- bookkeeping -------------------------------------------------------------
+
+    def _save_progress(self, *, phase: str | None = None, done: int = 0) -> None:
+        """Called inside each page's transaction: progress and checkpoint commit with it."""
+        if phase is not None:
+            self.sync_run.phase = phase
+        self.sync_run.progress_done += done
+        self.sync_run.heartbeat_at = timezone.now()
+        self.sync_run.checkpoint = self.checkpoint
+        self.sync_run.counts = self.counts
+        SyncRun.objects.filter(pk=self.sync_run.pk).update(
+            phase=self.sync_run.phase,
+            progress_done=self.sync_run.progress_done,
+            heartbeat_at=self.sync_run.heartbeat_at,
+            checkpoint=self.checkpoint,
+            counts=self.counts,
+        )
+        if self.progress:
+            self.progress(self.sync_run)
+
+    # -- experiments ---------------------------------------------------------------
+
+    def sync_experiments(self) -> None:
+        seen: list[str] = []
+        for page, _token in _pages(
+            "experiments/search",
+            lambda token: self.client.search_experiments(max_results=PAGE_SIZE, page_token=token),
+        ):
+            with transaction.atomic():
+                self._upsert_experiments(page.items)
+                seen.extend(item.experiment_id for item in page.items)
+                self._save_progress(phase="experiments", done=len(page.items))
+        with transaction.atomic():
+            gone = (
+                Experiment.objects.filter(source=self.source, gone_at__isnull=True)
+                .exclude(experiment_id__in=seen)
+                .update(gone_at=self.now)
+            )
+            self.counts["gone"] += gone
+        self.experiment_pks = dict(
+            Experiment.objects.filter(source=self.source).values_list("experiment_id", "pk")
+        )
+
+    def _upsert_experiments(self, items: Iterable[remote.Experiment]) -> None:
+        items = list(items)
+        existing = dict(
+            Experiment.objects.filter(
+                source=self.source, experiment_id__in=[i.experiment_id for i in items]
+            ).values_list("experiment_id", "content_hash")
+        )
+        rows = []
+        for item in items:
+            digest = _digest(item)
+            self.counts["experiments"] += 1
+            if existing.get(item.experiment_id) == digest:
+                self.counts["unchanged"] += 1
+                continue
+            self.counts["updated" if item.experiment_id in existing else "created"] += 1
+            rows.append(
+                Experiment(
+                    source=self.source,
+                    experiment_id=item.experiment_id,
+                    name=item.name,
+                    artifact_location=item.artifact_location or "",
+                    lifecycle_stage=item.lifecycle_stage or "active",
+                    creation_time=_dt(item.creation_time),
+                    last_update_time=_dt(item.last_update_time),
+                    tags=item.tags,
+                    content_hash=digest,
+                    synced_at=self.now,
+                    gone_at=None,
+                )
+            )
+        Experiment.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["source", "experiment_id"],
+            update_fields=[
+                "name",
+                "artifact_location",
+                "lifecycle_stage",
+                "creation_time",
+                "last_update_time",
+                "tags",
+                "content_hash",
+                "synced_at",
+                "gone_at",
+            ],
+        )
+
+    # -- runs ------------------------------------------------------------------------
+
+    def _experiment_pk(self, experiment_id: str) -> int:
+        pk = self.experiment_pks.get(experiment_id)
+        if pk is None:
+            # Created upstream after the experiments were read: read them again.
+            self.sync_experiments()
+            pk = self.experiment_pks.get(experiment_id)
+        if pk is None:
+            raise remote.MalformedResponse(
+                f"runs/search: a run belongs to experiment {experiment_id}, "
+                "which experiments/search does not list",
+                endpoint="runs/search",
+            )
+        return pk
+
+    def _upsert_runs(self, items: Sequence[remote.Run], *, mark_seen: bool) -> list[remote.Run]:
+        """Write new and changed runs; returns the runs written."""
+        existing = dict(
+            Run.objects.filter(
+                source=self.source, run_id__in=[i.run_id for i in items]
+            ).values_list("run_id", "content_hash")
+        )
+        rows, unchanged, written = [], [], []
+        for item in items:
+            digest = _digest(item)
+            self.counts["runs"] += 1
+            if existing.get(item.run_id) == digest:
+                self.counts["unchanged"] += 1
+                unchanged.append(item.run_id)
+                continue
+            self.counts["updated" if item.run_id in existing else "created"] += 1
+            written.append(item)
+            rows.append(
+                Run(
+                    source=self.source,
+                    experiment_id=self._experiment_pk(item.experiment_id),
+                    run_id=item.run_id,
+                    run_name=item.run_name or "",
+                    status=item.status or "",
+                    start_time=_dt(item.start_time),
+                    end_time=_dt(item.end_time),
+                    user_id=item.user_id or "",
+                    artifact_uri=item.artifact_uri or "",
+                    lifecycle_stage=item.lifecycle_stage or "active",
+                    params=item.params,
+                    tags=item.tags,
+                    metrics={
+                        key: {"value": m.value, "step": m.step, "timestamp": m.timestamp}
+                        for key, m in item.metrics.items()
+                    },
+                    classification=(item.tags.get("classification") or "")[:100],
+                    content_hash=digest,
+                    synced_at=self.now,
+                    changed_at=self.now,
+                    seen_in_sync=self.sync_run.mark,
+                    gone_at=None,
+                )
+            )
+        Run.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["source", "run_id"],
+            update_fields=[
+                "experiment",
+                "run_name",
+                "status",
+                "start_time",
+                "end_time",
+                "user_id",
+                "artifact_uri",
+                "lifecycle_stage",
+                "params",
+                "tags",
+                "metrics",
+                "classification",
+                "content_hash",
+                "synced_at",
+                "changed_at",
+                "seen_in_sync",
+                "gone_at",
+            ],
+        )
+        if mark_seen and unchanged:
+            Run.objects.filter(source=self.source, run_id__in=unchanged).update(
+                seen_in_sync=self.sync_run.mark, gone_at=None
+            )
+        return written
+
+    def _run_query(
+        self,
+        name: str,
+        experiment_groups: Sequence[list[str]],
+        *,
+        filter_string: str = "",
+        view: remote.ViewType = "ALL",
+        mark_seen: bool = False,
+        limit: int | None = None,
+    ) -> tuple[int, remote.Run | None]:
+        """Page through one query, resuming from the checkpoint if it names it.
+
+        Returns how many runs it read and the last run read.
+        """
+        resume = self.checkpoint.get("query") == name
+        start_group = int(self.checkpoint.get("group", 0)) if resume else 0
+        start_token = self.checkpoint.get("page_token") if resume else None
+        read, last = 0, None
+        page_size = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit)
+        for group_index in range(start_group, len(experiment_groups)):
+            group = experiment_groups[group_index]
+            token_for_group = start_token if group_index == start_group else None
+            for page, _token in _pages(
+                "runs/search",
+                lambda token, group=group: self.client.search_runs(  # type: ignore[misc]
+                    group,
+                    filter_string=filter_string,
+                    run_view_type=view,
+                    max_results=page_size,
+                    page_token=token,
+                ),
+                token_for_group,
+            ):
+                with transaction.atomic():
+                    self._upsert_runs(page.items, mark_seen=mark_seen)
+                    read += len(page.items)
+                    if page.items:
+                        last = page.items[-1]
+                    self.checkpoint = {
+                        "mark": self.sync_run.mark,
+                        "query": name,
+                        "group": group_index if page.next_page_token else group_index + 1,
+                        "page_token": page.next_page_token,
+                    }
+                    self._save_progress(phase=f"runs: {name}", done=len(page.items))
+                if limit is not None and read >= limit:
+                    return read, last
+        return read, last
+
+    def _experiment_groups(self) -> list[list[str]]:
+        ids = sorted(self.experiment_pks, key=lambda i: (len(i), i))
+        multi = self.capabilities.multi_experiment_run_search if self.capabilities else True
+        return list(_chunks(ids, EXPERIMENT_CHUNK if multi else 1))
+
+    def sync_runs_full(self) -> None:
+        groups = self._experiment_groups()
+        self._run_query("all", groups, mark_seen=True)
+        with transaction.atomic():
+            gone = (
+                Run.objects.filter(source=self.source, gone_at__isnull=True)
+                .exclude(seen_in_sync=self.sync_run.mark)
+                .update(gone_at=self.now)
+            )
+            self.counts["gone"] += gone
+            Source.objects.filter(pk=self.source.pk).update(
+                last_full_sync_at=self.now, reconcile_cursor={}
+            )
+
+    def sync_runs_incremental(self) -> None:
+        groups = self._experiment_groups()
+        watermark = self.source.runs_watermark or 0
+        since_new = watermark - int(NEW_RUN_OVERLAP.total_seconds() * 1000)
+        self._run_query("new", groups, filter_string=f"attributes.start_time >= {since_new}")
+        recent = _ms(self.now - RECENTLY_ENDED)
+        self._run_query("recently-ended", groups, filter_string=f"attributes.end_time >= {recent}")
+        active_ids = list(
+            Run.objects.filter(
+                source=self.source, status__in=ACTIVE_STATUSES, gone_at__isnull=True
+            ).values_list("run_id", flat=True)
+        )
+        for index, batch in enumerate(_chunks(active_ids, ID_BATCH)):
+            quoted = ",".join(f"'{run_id}'" for run_id in batch if run_id.isalnum())
+            if quoted:
+                self._run_query(
+                    f"active-{index}", groups, filter_string=f"attributes.run_id IN ({quoted})"
+                )
+        self._run_query("deleted", groups, view="DELETED_ONLY")
+        self._reconcile_slice(groups)
+
+    def _reconcile_slice(self, groups: list[list[str]]) -> None:
+        total = Run.objects.filter(source=self.source).count()
+        size = max(RECONCILE_MIN_SLICE, -(-total // RECONCILE_SLICES))
+        cursor = int((self.source.reconcile_cursor or {}).get("start_time", 0))
+        read, last = self._run_query(
+            "reconcile",
+            groups,
+            filter_string=f"attributes.start_time >= {cursor}",
+            mark_seen=True,
+            limit=size,
+        )
+        wrapped = read < size or last is None
+        end = None if wrapped else (last.start_time if last else None)
+        with transaction.atomic():
+            window = Run.objects.filter(
+                source=self.source,
+                gone_at__isnull=True,
+                start_time__gte=_dt(cursor),
+                experiment__experiment_id__in=[i for group in groups for i in group],
+            ).exclude(seen_in_sync=self.sync_run.mark)
+            if end is not None:
+                # Runs sharing the last start time may continue on the next page.
+                window = window.filter(start_time__lt=_dt(end))
+            self.counts["gone"] += window.update(gone_at=self.now)
+            next_cursor = {} if wrapped else {"start_time": end}
+            Source.objects.filter(pk=self.source.pk).update(reconcile_cursor=next_cursor)
+
+    # -- models, versions, aliases ---------------------------------------------------------
+
+    def sync_models(self) -> None:
+        seen_models: list[str] = []
+        for page, _token in _pages(
+            "registered-models/search",
+            lambda token: self.client.search_registered_models(
+                max_results=min(PAGE_SIZE, 1000), page_token=token
+            ),
+        ):
+            for item in page.items:
+                with transaction.atomic():
+                    self._upsert_model(item)
+                    seen_models.append(item.name)
+                    self._save_progress(phase="models", done=1)
+        with transaction.atomic():
+            self.counts["gone"] += (
+                RegisteredModel.objects.filter(source=self.source, gone_at__isnull=True)
+                .exclude(name__in=seen_models)
+                .update(gone_at=self.now)
+            )
+
+    def _upsert_model(self, item: remote.RegisteredModel) -> None:
+        self.counts["models"] += 1
+        digest = _digest(item)
+        model = RegisteredModel.objects.filter(source=self.source, name=item.name).first()
+        is_new = model is None
+        old_aliases: dict[str, str] = dict(model.aliases) if model else {}
+        fields = {
+            "description": item.description or "",
+            "creation_time": _dt(item.creation_timestamp),
+            "last_updated_time": _dt(item.last_updated_timestamp),
+            "tags": item.tags,
+            "aliases": dict(item.aliases),
+            "content_hash": digest,
+            "synced_at": self.now,
+            "gone_at": None,
+        }
+        if model is None:
+            model = RegisteredModel.objects.create(source=self.source, name=item.name, **fields)
+            self.counts["created"] += 1
+        elif model.content_hash != digest or model.gone_at is not None:
+            RegisteredModel.objects.filter(pk=model.pk).update(**fields)
+            self.counts["updated"] += 1
+        else:
+            self.counts["unchanged"] += 1
+        self._sync_versions(model)
+        self._record_alias_changes(model, old_aliases, dict(item.aliases), first_seen=is_new)
+
+    def _sync_versions(self, model: RegisteredModel) -> None:
+        items = list(self.client.iter_model_versions(model.name))
+        existing = dict(model.versions.values_list("version", "content_hash"))
+        run_pks = dict(
+            Run.objects.filter(
+                source=self.source, run_id__in=[i.run_id for i in items if i.run_id]
+            ).values_list("run_id", "pk")
+        )
+        rows = []
+        for item in items:
+            self.counts["versions"] += 1
+            digest = _digest(item)
+            if existing.get(item.version) == digest:
+                self.counts["unchanged"] += 1
+                continue
+            self.counts["updated" if item.version in existing else "created"] += 1
+            rows.append(
+                ModelVersion(
+                    model=model,
+                    version=item.version,
+                    source_uri=item.source or "",
+                    mlflow_run_id=item.run_id or "",
+                    run_id=run_pks.get(item.run_id or ""),
+                    status=item.status or "",
+                    current_stage=item.current_stage or "",
+                    description=item.description or "",
+                    creation_time=_dt(item.creation_timestamp),
+                    last_updated_time=_dt(item.last_updated_timestamp),
+                    tags=item.tags,
+                    aliases=list(item.aliases),
+                    semver=item.semver or "",
+                    content_hash=digest,
+                    synced_at=self.now,
+                    gone_at=None,
+                )
+            )
+        ModelVersion.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["model", "version"],
+            update_fields=[
+                "source_uri",
+                "mlflow_run_id",
+                "run",
+                "status",
+                "current_stage",
+                "description",
+                "creation_time",
+                "last_updated_time",
+                "tags",
+                "aliases",
+                "semver",
+                "content_hash",
+                "synced_at",
+                "gone_at",
+            ],
+        )
+        self.counts["gone"] += (
+            model.versions.filter(gone_at__isnull=True)
+            .exclude(version__in=[i.version for i in items])
+            .update(gone_at=self.now)
+        )
+
+    def _record_alias_changes(
+        self, model: RegisteredModel, old: dict[str, str], new: dict[str, str], *, first_seen: bool
+    ) -> None:
+        watched = set(self.source.watched)
+        for alias in sorted(set(old) | set(new)):
+            before, after = old.get(alias, ""), new.get(alias, "")
+            if before == after:
+                continue
+            # A move seen on the first sync of a model predates govdash: history, no alert.
+            unapproved = (
+                not first_seen
+                and alias in watched
+                and bool(after)
+                and not _is_approved(model, after, alias)
+            )
+            change = AliasChange.objects.create(
+                model=model,
+                alias=alias,
+                from_version=before,
+                to_version=after,
+                observed_at=self.now,
+                sync_run=self.sync_run,
+                unapproved=unapproved,
+            )
+            self.counts["alias_changes"] += 1
+            if unapproved:
+                self.counts["alerts"] += 1
+            record(
+                action="tracking.alias_unapproved" if unapproved else "tracking.alias_changed",
+                actor=None,
+                actor_username="sync",
+                target=change,
+                outcome="failure" if unapproved else "success",
+                data={
+                    "source": self.source.name,
+                    "model": model.name,
+                    "alias": alias,
+                    "from": before,
+                    "to": after,
+                },
+            )
+
+    # -- the whole ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.capabilities = self.client.probe()
+        Source.objects.filter(pk=self.source.pk).update(
+            capabilities=dataclasses.asdict(self.capabilities), capabilities_checked_at=self.now
+        )
+        self.sync_experiments()
+        full = self.sync_run.full or not (self.capabilities.run_filter)
+        if full:
+            self.sync_runs_full()
+        else:
+            self.sync_runs_incremental()
+        self.sync_models()
+        watermark = Run.objects.filter(source=self.source).aggregate(latest=Max("start_time"))[
+            "latest"
+        ]
+        if watermark is not None:
+            Source.objects.filter(pk=self.source.pk).update(runs_watermark=_ms(watermark))
+
+
+def _is_approved(model: RegisteredModel, version: str, alias: str) -> bool:
+    """Did govdash approve this version for this alias? The approvals workflow
+    answers this once it exists; until then every move of a watched alias is
+    out of band."""
+    return False
