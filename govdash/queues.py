@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -18,6 +20,41 @@ class QueueHealth:
     error: str = ""
 
 
+def redis_connection(*, timeout: float = 5.0) -> redis.Redis:
+    return redis.Redis.from_url(
+        settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout
+    )
+
+
+@dataclass
+class InlineJob:
+    id: str
+    result: Any
+
+
+class InlineQueue:
+    """Stands in for a queue when there is no Redis (GOVDASH_JOBS_INLINE):
+    the job runs at once, in the caller, and its exceptions propagate."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def enqueue(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> InlineJob:
+        for option in ("job_timeout", "result_ttl", "failure_ttl", "retry", "job_id", "at_front"):
+            kwargs.pop(option, None)
+        return InlineJob(id="", result=func(*args, **kwargs))
+
+
+def get_queue(name: str) -> Queue | InlineQueue:
+    """The RQ queue ``name`` on ``REDIS_URL``, read at call time (so tests and
+    operators can point it elsewhere)."""
+    if name not in settings.JOB_QUEUES:
+        raise ValueError(f"unknown queue {name!r}")
+    if settings.JOBS_INLINE:
+        return InlineQueue(name)
+    return Queue(name, connection=redis_connection(timeout=30.0), default_timeout=3600)
+
+
 def queue_health(*, timeout: float = 2.0) -> QueueHealth:
     """Ping Redis and count the jobs waiting in each queue.
 
@@ -28,9 +65,7 @@ def queue_health(*, timeout: float = 2.0) -> QueueHealth:
         return QueueHealth(ok=True, inline=True, depths={})
     depths: dict[str, int] = {}
     try:
-        connection = redis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+        connection = redis_connection(timeout=timeout)
         connection.ping()
         for name in settings.JOB_QUEUES:
             depths[name] = Queue(name, connection=connection).count

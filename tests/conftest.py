@@ -84,12 +84,12 @@ def subprocess_env(transactional_db: None) -> dict[str, str]:
 @pytest.fixture
 def redis_queue():  # type: ignore[no-untyped-def]
     """A real, empty RQ queue on the test Redis database; emptied again afterwards."""
-    import django_rq
+    from govdash.queues import get_queue
 
     queues = []
 
     def get(name: str = "default"):  # type: ignore[no-untyped-def]
-        queue = django_rq.get_queue(name)
+        queue = get_queue(name)
         queue.empty()
         queues.append(queue)
         return queue

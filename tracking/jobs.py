@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import django_rq
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from redis.exceptions import RedisError
 
-from govdash.queues import one_line
+from govdash.queues import get_queue, one_line
 from tracking.models import Source, SyncRun
 from tracking.services import sync_execute, sync_fail_to_enqueue, sync_request
 
@@ -36,7 +35,7 @@ def sync_enqueue(
     with transaction.atomic():
         sync_run = sync_request(source=source, full=full, actor=actor)
     try:
-        job = django_rq.get_queue(QUEUE).enqueue(sync_job, sync_run.pk, job_timeout=JOB_TIMEOUT)
+        job = get_queue(QUEUE).enqueue(sync_job, sync_run.pk, job_timeout=JOB_TIMEOUT)
     except (RedisError, OSError) as exc:
         reason = f"the job queue cannot be reached: {one_line(exc)}"
         sync_fail_to_enqueue(sync_run=sync_run, reason=reason)
@@ -44,3 +43,10 @@ def sync_enqueue(
     SyncRun.objects.filter(pk=sync_run.pk).update(job_id=job.id or "")
     sync_run.job_id = job.id or ""
     return sync_run
+
+
+def schedule_tick() -> list[int]:
+    """Run every minute by ``manage.py rqcron govdash.cron``."""
+    from tracking.schedule import enqueue_due_syncs
+
+    return enqueue_due_syncs()
