@@ -39,7 +39,7 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy govdash audit tracking reports approvals
+	GOVDASH_DEBUG=true $(BIN)/mypy govdash audit tracking reports approvals
 
 format: install
 	$(BIN)/ruff format .
