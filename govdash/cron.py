@@ -2,7 +2,10 @@
 
 from rq import cron
 
+from reports.jobs import maintenance_tick
 from tracking.jobs import schedule_tick
 
-# Each source has its own interval; this tick only checks which are due.
+# Each source has its own sync interval; this tick only checks which are due.
 cron.register(schedule_tick, queue_name="default", interval=60)
+# Assessment batches whose worker died go back on the queue.
+cron.register(maintenance_tick, queue_name="default", interval=60)

@@ -8,6 +8,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from django.utils.module_loading import import_string
 from redis.exceptions import RedisError
 from rq import Queue
 
@@ -39,10 +40,11 @@ class InlineQueue:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def enqueue(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> InlineJob:
+    def enqueue(self, func: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> InlineJob:
         for option in ("job_timeout", "result_ttl", "failure_ttl", "retry", "job_id", "at_front"):
             kwargs.pop(option, None)
-        return InlineJob(id="", result=func(*args, **kwargs))
+        target = import_string(func) if isinstance(func, str) else func
+        return InlineJob(id="", result=target(*args, **kwargs))
 
 
 def get_queue(name: str) -> Queue | InlineQueue:

@@ -123,12 +123,36 @@ class Demo:
         self.start_mlflow()
         self.start_jobs()
 
-        # HOOK(sync): a later issue syncs the MLflow server into govdash here,
-        # e.g. `manage.py sync` (MLFLOW_TRACKING_URI makes it the source "default").
+        self.sync()
         # HOOK(assess): then assesses the synced runs here, e.g. `manage.py assess --wait`.
 
         self.start_web()
         self.banner()
+
+    def sync(self) -> None:
+        """Register the demo MLflow server as the source "demo" (synced every
+        5 minutes when a scheduler runs) and sync it once now."""
+        assert self.mlflow is not None
+        listed = subprocess.run(
+            [self.python, "manage.py", "sources", "list"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        if not any(line.split("\t")[0] == "demo" for line in listed.stdout.splitlines()):
+            self.manage(
+                "sources",
+                "add",
+                "demo",
+                "--url",
+                self.mlflow.url,
+                "--interval",
+                "5",
+                log="sources.log",
+            )
+        say("govdash demo: syncing the MLflow server into govdash…")
+        self.manage("sync", "demo", log="sync.log")
+        say(f"govdash demo: {_last_line(LOG_DIR / 'sync.log')}")
 
     def manage(self, *args: str, log: str | None) -> None:
         """Run a management command to completion; its failure ends the demo."""
@@ -205,7 +229,9 @@ class Demo:
             self.jobs = "inline (no Redis)"
             return
         self.spawn("worker", "rqworker", *WORKER_QUEUES, log="worker.log")
-        self.jobs = f"RQ worker on {redis_url} (queues: {', '.join(WORKER_QUEUES)})"
+        # The per-minute tick that queues scheduled syncs.
+        self.spawn("scheduler", "rqcron", "govdash.cron", log="scheduler.log")
+        self.jobs = f"RQ worker and scheduler on {redis_url} (queues: {', '.join(WORKER_QUEUES)})"
 
     def start_web(self) -> None:
         if not can_listen(WEB_PORT):

@@ -97,3 +97,19 @@ def redis_queue():  # type: ignore[no-untyped-def]
     yield get
     for queue in queues:
         queue.empty()
+
+
+DEFAULT_POLICY_FILE = settings.BASE_DIR / "reports" / "default_policy.yaml"
+
+
+@pytest.fixture
+def default_policy(db: None):  # type: ignore[no-untyped-def]
+    """The shipped default policy, published (recreated after transactional flushes)."""
+    from reports.models import Policy
+    from reports.services import policy_publish, policy_save_draft
+
+    policy = Policy.objects.filter(slug="default").first()
+    if policy is not None and policy.current_version() is not None:
+        return policy.current_version()
+    version = policy_save_draft(text=DEFAULT_POLICY_FILE.read_text(), actor=None)
+    return policy_publish(version=version, actor=None)

@@ -20,7 +20,12 @@ class QueueUnavailable(Exception):
 
 
 def sync_job(sync_run_id: int) -> str:
-    return sync_execute(sync_run=SyncRun.objects.get(pk=sync_run_id)).status
+    sync_run = sync_execute(sync_run=SyncRun.objects.get(pk=sync_run_id))
+    if sync_run.status == SyncRun.Status.SUCCEEDED:
+        # New and changed runs are assessed next. Named, not imported: the
+        # mirror does not depend on the compliance app.
+        get_queue("assess").enqueue("reports.jobs.assess_pending_job", sync_run.source_id)
+    return sync_run.status
 
 
 def sync_enqueue(

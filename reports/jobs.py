@@ -1,0 +1,140 @@
+"""Assessment jobs: thin wrappers that claim a batch and call the services."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from redis.exceptions import RedisError
+from rq import Retry
+
+from govdash.queues import get_queue, one_line
+from reports.models import AssessmentBatch, AssessmentRequest, Policy
+from reports.services import (
+    assess_runs,
+    assessment_request_create,
+    batch_claim,
+    batch_finish,
+    runs_needing_assessment,
+    stale_batches,
+)
+
+logger = logging.getLogger(__name__)
+
+QUEUE = "assess"
+MAX_ATTEMPTS = 3
+JOB_TIMEOUT = 1800
+
+
+class QueueUnavailable(Exception):
+    pass
+
+
+def assess_batch_job(batch_id: int) -> dict[str, int]:
+    batch = AssessmentBatch.objects.select_related("request__policy_version__policy").get(
+        pk=batch_id
+    )
+    if not batch_claim(batch):
+        return {"skipped_batch": 1}  # done already, or another worker has it
+    batch.refresh_from_db()
+    try:
+        tally = assess_runs(
+            run_ids=batch.run_ids, version=batch.request.policy_version, batch=batch
+        )
+    except Exception as exc:
+        retry = batch.attempts < MAX_ATTEMPTS
+        batch_finish(batch, error=f"{type(exc).__name__}: {one_line(exc)}", retry=retry)
+        raise  # RQ records it, and retries it while attempts remain
+    batch_finish(batch)
+    return dict(tally)
+
+
+def _enqueue(batches: list[AssessmentBatch]) -> None:
+    queue = get_queue(QUEUE)
+    try:
+        for batch in batches:
+            job = queue.enqueue(
+                assess_batch_job,
+                batch.pk,
+                job_timeout=JOB_TIMEOUT,
+                retry=Retry(max=MAX_ATTEMPTS - 1, interval=[5, 30]),
+            )
+            if job.id:
+                AssessmentBatch.objects.filter(pk=batch.pk).update(job_id=job.id)
+    except (RedisError, OSError) as exc:
+        reason = f"the job queue cannot be reached: {one_line(exc)}"
+        AssessmentBatch.objects.filter(
+            pk__in=[b.pk for b in batches], status=AssessmentBatch.Status.QUEUED
+        ).update(status=AssessmentBatch.Status.FAILED, error=reason)
+        raise QueueUnavailable(reason) from None
+
+
+def assess_pending(
+    *,
+    policy: Policy | None = None,
+    source_name: str | None = None,
+    experiment_name: str | None = None,
+    reason: str,
+    actor: AbstractBaseUser | None = None,
+) -> list[AssessmentRequest]:
+    """Queue assessment of every run whose current content has not been
+    assessed under its policies' current versions. Raises QueueUnavailable."""
+    policies = [policy] if policy else list(Policy.objects.filter(is_active=True))
+    requests = []
+    for item in policies:
+        version = item.current_version()
+        if version is None:
+            continue
+        runs = runs_needing_assessment(version)
+        if source_name:
+            runs = runs.filter(source__name=source_name)
+        if experiment_name:
+            runs = runs.filter(experiment__name=experiment_name)
+        if not runs.exists():
+            continue
+        request = assessment_request_create(version=version, runs=runs, reason=reason, actor=actor)
+        _enqueue(list(request.batches.all()))
+        requests.append(request)
+    return requests
+
+
+def assess_pending_job(source_id: int | None = None) -> int:
+    """After a sync: assess what is new or changed."""
+    from tracking.models import Source
+
+    source = Source.objects.filter(pk=source_id).first() if source_id else None
+    requests = assess_pending(
+        source_name=source.name if source else None, reason="new or changed runs after a sync"
+    )
+    return sum(r.total for r in requests)
+
+
+def requeue_lost_batches(*, older_than: dt.timedelta | None = None) -> int:
+    """Batches whose worker died (no heartbeat) go back on the queue, a bounded
+    number of times; nothing stays 'running' for ever."""
+    if older_than is None:
+        older_than = dt.timedelta(seconds=settings.ASSESS_STALE_SECONDS)
+    requeued = []
+    for batch in stale_batches(older_than=older_than):
+        if batch.attempts >= MAX_ATTEMPTS:
+            AssessmentBatch.objects.filter(
+                pk=batch.pk, status=AssessmentBatch.Status.RUNNING
+            ).update(
+                status=AssessmentBatch.Status.FAILED,
+                error=f"the worker was lost {batch.attempts} times; giving up",
+            )
+            continue
+        if AssessmentBatch.objects.filter(
+            pk=batch.pk, status=AssessmentBatch.Status.RUNNING
+        ).update(status=AssessmentBatch.Status.QUEUED, error="the worker was lost; retrying"):
+            requeued.append(batch)
+    if requeued:
+        _enqueue(requeued)
+    return len(requeued)
+
+
+def maintenance_tick() -> int:
+    """Run every minute by ``manage.py rqcron govdash.cron``."""
+    return requeue_lost_batches()

@@ -1,0 +1,213 @@
+"""Compliance policies, their versions, and per-run assessments.
+
+Only the services in ``reports.services`` write these rows. Assessments are
+never overwritten: a re-assessment adds a row and moves the run's "current"
+marker to it.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from tracking.models import Run
+
+
+class Policy(models.Model):
+    slug = models.SlugField(max_length=80, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    # Empty: every source; otherwise the source names it applies to.
+    source_names = models.JSONField(default=list, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "policies"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("reports:policy", args=[self.slug])
+
+    def current_version(self) -> PolicyVersion | None:
+        return self.versions.filter(published_at__isnull=False).order_by("-number").first()
+
+
+class PolicyVersion(models.Model):
+    """A numbered set of rules. Drafts can be edited; a published version is
+    immutable (the services refuse to change it), so every assessment can say
+    exactly which rules it applied."""
+
+    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    rules = models.JSONField()
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    published_at = models.DateTimeField(null=True, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    content_hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["policy", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["policy", "number"], name="reports_policy_version_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy.name} v{self.number}"
+
+    @property
+    def is_published(self) -> bool:
+        return self.published_at is not None
+
+
+class AssessmentQuerySet(models.QuerySet["Assessment"]):
+    def current(self) -> AssessmentQuerySet:
+        return self.filter(is_current=True)
+
+
+class Assessment(models.Model):
+    class Verdict(models.TextChoices):
+        COMPLIANT = "compliant", "Compliant"
+        NON_COMPLIANT = "non_compliant", "Non-compliant"
+        ERROR = "error", "Error"
+
+    class Risk(models.TextChoices):
+        NONE = "none", "None"
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+        CRITICAL = "critical", "Critical"
+
+    run = models.ForeignKey(Run, on_delete=models.PROTECT, related_name="assessments")
+    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="assessments")
+    policy_version = models.ForeignKey(
+        PolicyVersion, on_delete=models.PROTECT, related_name="assessments"
+    )
+    # The run's content hash when assessed: the same run content under the same
+    # policy version is assessed once.
+    run_content_hash = models.CharField(max_length=64)
+    verdict = models.CharField(max_length=20, choices=Verdict.choices, db_index=True)
+    risk = models.CharField(max_length=10, choices=Risk.choices, db_index=True)
+    score = models.PositiveIntegerField(default=0)
+    failed_rules = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    assessed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    is_current = models.BooleanField(default=True)
+    batch = models.ForeignKey(
+        "AssessmentBatch", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = AssessmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-assessed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "policy_version", "run_content_hash"],
+                name="reports_assessment_once_per_content",
+            ),
+            # Exactly one current assessment per run and policy.
+            models.UniqueConstraint(
+                fields=["run", "policy"],
+                condition=Q(is_current=True),
+                name="reports_assessment_one_current",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["policy", "verdict"],
+                condition=Q(is_current=True),
+                name="reports_current_verdict",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run} under {self.policy_version}: {self.verdict}"
+
+
+class RuleResult(models.Model):
+    class Outcome(models.TextChoices):
+        PASS = "pass", "Pass"
+        FAIL = "fail", "Fail"
+        NOT_APPLICABLE = "not_applicable", "Not applicable"
+        ERROR = "error", "Error"
+
+    assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="results")
+    rule_id = models.CharField(max_length=64)
+    title = models.CharField(max_length=300)
+    severity = models.CharField(max_length=10)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    # What was seen and what was expected, as JSON, for the evidence trail.
+    observed = models.JSONField(null=True, blank=True)
+    expected = models.JSONField(null=True, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["assessment", "id"]
+        indexes = [models.Index(fields=["rule_id", "outcome"], name="reports_rule_outcome")]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id}: {self.outcome}"
+
+
+class AssessmentBatch(models.Model):
+    """One job's worth of runs to assess (a few hundred), so the fork-per-job
+    cost of RQ stays small while each run keeps its own result."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    request = models.ForeignKey(
+        "AssessmentRequest", on_delete=models.CASCADE, related_name="batches"
+    )
+    run_ids = models.JSONField()  # mirror primary keys
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    job_id = models.CharField(max_length=64, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["request", "id"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="reports_batch_status")]
+
+    def __str__(self) -> str:
+        return f"batch #{self.pk} ({self.status}, {len(self.run_ids)} runs)"
+
+
+class AssessmentRequest(models.Model):
+    """What someone (or a sync, or a publication) asked to be assessed."""
+
+    policy_version = models.ForeignKey(
+        PolicyVersion, on_delete=models.PROTECT, related_name="requests"
+    )
+    reason = models.CharField(max_length=200)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    total = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"assessment request #{self.pk}: {self.reason}"

@@ -1,0 +1,438 @@
+"""Writes for policies and assessments."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import yaml
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django.utils.text import slugify
+
+from audit.chain import canonical_json
+from audit.services import record
+from reports.models import (
+    Assessment,
+    AssessmentBatch,
+    AssessmentRequest,
+    Policy,
+    PolicyVersion,
+    RuleResult,
+)
+from reports.rules import Rule, RuleError, RunFacts, evaluate, validate_rules, verdict_of
+from tracking.models import ModelVersion, Run
+
+BATCH_SIZE = settings.ASSESS_BATCH_SIZE  # runs per job
+COMMIT_EVERY = 50  # runs per transaction inside a job
+
+
+class PolicyError(ValueError):
+    """A policy cannot be saved; ``field`` names the offending part."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class PolicyLocked(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------- policies
+
+
+def _rules_hash(rules: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(canonical_json(rules).encode()).hexdigest()
+
+
+def parse_policy_yaml(text: str) -> dict[str, Any]:
+    """Parse and validate a policy document; raises PolicyError naming the field."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "document"
+        raise PolicyError(where, f"is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(document, dict):
+        raise PolicyError("document", "must be a mapping with name and rules")
+    unknown = set(document) - {"slug", "name", "description", "sources", "rules", "version"}
+    if unknown:
+        raise PolicyError(sorted(unknown)[0], "is not a policy field")
+    name = document.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise PolicyError("name", "is required")
+    slug = document.get("slug") or slugify(name)
+    if not isinstance(slug, str) or slugify(slug) != slug or not slug:
+        raise PolicyError("slug", "must be lower-case letters, digits and hyphens")
+    sources = document.get("sources") or []
+    if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+        raise PolicyError("sources", "must be a list of source names")
+    try:
+        rules = validate_rules(document.get("rules"))
+    except RuleError as exc:
+        raise PolicyError(exc.field, exc.message) from None
+    return {
+        "slug": slug,
+        "name": name.strip(),
+        "description": str(document.get("description") or "").strip(),
+        "sources": sources,
+        "rules": [rule.as_dict() for rule in rules],
+    }
+
+
+def policy_export_yaml(version: PolicyVersion) -> str:
+    policy = version.policy
+    document = {
+        "slug": policy.slug,
+        "name": policy.name,
+        "description": policy.description,
+        "sources": list(policy.source_names),
+        "version": version.number,
+        "rules": version.rules,
+    }
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+
+
+@transaction.atomic
+def policy_save_draft(
+    *, text: str, actor: AbstractBaseUser | None, notes: str = ""
+) -> PolicyVersion:
+    """Create a policy, or a new draft version of it, from a YAML document.
+
+    A draft that has not been published is replaced in place; published
+    versions are never touched: the edit becomes the next version number.
+    """
+    parsed = parse_policy_yaml(text)
+    policy, created = Policy.objects.select_for_update().get_or_create(
+        slug=parsed["slug"],
+        defaults={
+            "name": parsed["name"],
+            "description": parsed["description"],
+            "source_names": parsed["sources"],
+        },
+    )
+    if not created:
+        Policy.objects.filter(pk=policy.pk).update(
+            name=parsed["name"], description=parsed["description"], source_names=parsed["sources"]
+        )
+    draft = policy.versions.filter(published_at__isnull=True).order_by("-number").first()
+    latest = policy.versions.order_by("-number").first()
+    fields = {
+        "rules": parsed["rules"],
+        "notes": notes,
+        "content_hash": _rules_hash(parsed["rules"]),
+        "created_by": actor if actor and actor.is_authenticated else None,
+        "created_at": timezone.now(),
+    }
+    if draft is not None:
+        PolicyVersion.objects.filter(pk=draft.pk, published_at__isnull=True).update(**fields)
+        draft.refresh_from_db()
+        version = draft
+    else:
+        version = PolicyVersion.objects.create(
+            policy=policy, number=(latest.number + 1) if latest else 1, **fields
+        )
+    record(
+        action="policy.draft",
+        actor=actor,
+        actor_username=None if actor else "system",
+        target=version,
+        data={"policy": policy.slug, "number": version.number, "rules": len(parsed["rules"])},
+    )
+    return version
+
+
+@transaction.atomic
+def policy_publish(*, version: PolicyVersion, actor: AbstractBaseUser | None) -> PolicyVersion:
+    """Publish a draft: from now on it is immutable and the policy's current
+    version. Re-assessment of every run it applies to is requested on commit."""
+    now = timezone.now()
+    moved = PolicyVersion.objects.filter(pk=version.pk, published_at__isnull=True).update(
+        published_at=now, published_by=actor if actor and actor.is_authenticated else None
+    )
+    if not moved:
+        raise PolicyLocked(f"{version} is already published")
+    version.refresh_from_db()
+    record(
+        action="policy.publish",
+        actor=actor,
+        actor_username=None if actor else "system",
+        target=version,
+        data={"policy": version.policy.slug, "number": version.number},
+    )
+    return version
+
+
+# --------------------------------------------------------------------------- facts
+
+
+def _facts(runs: Sequence[Run]) -> dict[int, RunFacts]:
+    model_tags: dict[int, list[dict[str, str]]] = {}
+    for run_pk, tags in ModelVersion.objects.filter(run__in=runs).values_list(
+        "run_id", "model__tags"
+    ):
+        model_tags.setdefault(run_pk, []).append(tags or {})
+    return {
+        run.pk: RunFacts(
+            run_id=run.run_id,
+            status=run.status,
+            user_id=run.user_id,
+            start_time=run.start_time,
+            artifact_uri=run.artifact_uri,
+            params=run.params or {},
+            tags=run.tags or {},
+            metrics=run.metrics or {},
+            experiment_tags=run.experiment.tags or {},
+            experiment_artifact_location=run.experiment.artifact_location,
+            model_tags=tuple(model_tags.get(run.pk, ())),
+        )
+        for run in runs
+    }
+
+
+def runs_in_scope(policy: Policy) -> QuerySet[Run]:
+    runs = Run.objects.filter(gone_at__isnull=True, lifecycle_stage="active")
+    if policy.source_names:
+        runs = runs.filter(source__name__in=policy.source_names)
+    return runs
+
+
+def runs_needing_assessment(version: PolicyVersion) -> QuerySet[Run]:
+    """Runs in scope whose current content has no assessment under ``version``."""
+    done = Assessment.objects.filter(
+        run=OuterRef("pk"),
+        policy_version=version,
+        run_content_hash=OuterRef("content_hash"),
+    )
+    return runs_in_scope(version.policy).exclude(Exists(done))
+
+
+# --------------------------------------------------------------------------- assessing
+
+
+def assess_runs(
+    *,
+    run_ids: Iterable[int],
+    version: PolicyVersion,
+    batch: AssessmentBatch | None = None,
+    now: dt.datetime | None = None,
+) -> Counter[str]:
+    """Assess runs under a published policy version, in small transactions.
+
+    Idempotent: a run whose current content already has an assessment under
+    this version is skipped (but made current again if it is not). Returns
+    the verdicts written, plus ``skipped``.
+    """
+    if not version.is_published:
+        raise PolicyLocked(f"{version} is a draft; publish it before assessing with it")
+    rules = [
+        Rule(r["id"], r["title"], r.get("description", ""), r["severity"], r["check"])
+        for r in version.rules
+    ]
+    ids = list(run_ids)
+    tally: Counter[str] = Counter()
+    for start in range(0, len(ids), COMMIT_EVERY):
+        chunk = ids[start : start + COMMIT_EVERY]
+        with transaction.atomic():
+            tally.update(_assess_chunk(chunk, version, rules, batch, now or timezone.now()))
+            if batch is not None:
+                AssessmentBatch.objects.filter(pk=batch.pk).update(
+                    done=F("done") + len(chunk), heartbeat_at=timezone.now()
+                )
+    return tally
+
+
+def _assess_chunk(
+    ids: list[int],
+    version: PolicyVersion,
+    rules: list[Rule],
+    batch: AssessmentBatch | None,
+    now: dt.datetime,
+) -> Counter[str]:
+    tally: Counter[str] = Counter()
+    runs = list(Run.objects.select_related("experiment").filter(pk__in=ids))
+    existing = {
+        (run_pk, content): pk
+        for pk, run_pk, content in Assessment.objects.filter(
+            run__in=runs, policy_version=version
+        ).values_list("pk", "run_id", "run_content_hash")
+    }
+    facts = _facts(runs)
+    to_create: list[tuple[Assessment, list[Any]]] = []
+    revive: list[int] = []
+    for run in runs:
+        already = existing.get((run.pk, run.content_hash))
+        if already is not None:
+            revive.append(already)
+            tally["skipped"] += 1
+            continue
+        try:
+            results = [evaluate(rule, facts[run.pk], now=now) for rule in rules]
+            verdict, risk, score = verdict_of(results)
+            error = ""
+        except Exception as exc:
+            results, verdict, risk, score = [], "error", "none", 0
+            error = f"{type(exc).__name__}: {exc}"
+        tally[verdict] += 1
+        assessment = Assessment(
+            run=run,
+            policy=version.policy,
+            policy_version=version,
+            run_content_hash=run.content_hash,
+            verdict=verdict,
+            risk=risk,
+            score=score,
+            failed_rules=sum(1 for r in results if r.outcome == "fail"),
+            error=error,
+            assessed_at=now,
+            is_current=True,
+            batch=batch,
+        )
+        to_create.append((assessment, results))
+
+    # Move "current" off the old assessments before the new ones take it.
+    touched = [a.run_id for a, _ in to_create]
+    if touched:
+        Assessment.objects.filter(
+            run_id__in=touched, policy=version.policy, is_current=True
+        ).update(is_current=False)
+    if revive:
+        stale = Assessment.objects.filter(pk__in=revive, is_current=False)
+        stale_runs = list(stale.values_list("run_id", flat=True))
+        if stale_runs:
+            Assessment.objects.filter(
+                run_id__in=stale_runs, policy=version.policy, is_current=True
+            ).update(is_current=False)
+            stale.update(is_current=True)
+    created = Assessment.objects.bulk_create([a for a, _ in to_create])
+    RuleResult.objects.bulk_create(
+        [
+            RuleResult(
+                assessment=assessment,
+                rule_id=r.rule_id,
+                title=r.title,
+                severity=r.severity,
+                outcome=r.outcome,
+                observed=_jsonable(r.observed),
+                expected=_jsonable(r.expected),
+                message=r.message,
+            )
+            for assessment, (_, results) in zip(created, to_create, strict=True)
+            for r in results
+        ]
+    )
+    if created:
+        record(
+            action="reports.assess",
+            actor_username="assessor",
+            target=("reports.policyversion", version.pk),
+            data={
+                "policy": version.policy.slug,
+                "version": version.number,
+                "runs": len(created),
+                "verdicts": dict(Counter(a.verdict for a in created)),
+                "batch": batch.pk if batch else None,
+            },
+        )
+    return tally
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(canonical_json(value))
+
+
+# --------------------------------------------------------------------------- requests
+
+
+@transaction.atomic
+def assessment_request_create(
+    *,
+    version: PolicyVersion,
+    runs: QuerySet[Run],
+    reason: str,
+    actor: AbstractBaseUser | None = None,
+) -> AssessmentRequest:
+    """Split the runs into batches (one job each); the caller enqueues them."""
+    request = AssessmentRequest.objects.create(
+        policy_version=version,
+        reason=reason[:200],
+        requested_by=actor if actor and actor.is_authenticated else None,
+    )
+    run_ids = list(runs.order_by("pk").values_list("pk", flat=True))
+    AssessmentBatch.objects.bulk_create(
+        AssessmentBatch(request=request, run_ids=run_ids[i : i + BATCH_SIZE])
+        for i in range(0, len(run_ids), BATCH_SIZE)
+    )
+    AssessmentRequest.objects.filter(pk=request.pk).update(total=len(run_ids))
+    request.total = len(run_ids)
+    record(
+        action="reports.assess_request",
+        actor=actor,
+        actor_username=None if actor else "system",
+        target=request,
+        data={
+            "policy": version.policy.slug,
+            "version": version.number,
+            "runs": len(run_ids),
+            "reason": reason,
+        },
+    )
+    return request
+
+
+def batch_claim(batch: AssessmentBatch) -> bool:
+    """queued -> running, once: a second worker with the same batch backs off."""
+    return bool(
+        AssessmentBatch.objects.filter(pk=batch.pk, status=AssessmentBatch.Status.QUEUED).update(
+            status=AssessmentBatch.Status.RUNNING,
+            attempts=F("attempts") + 1,
+            done=0,  # a retried batch counts again from the start
+            heartbeat_at=timezone.now(),
+        )
+    )
+
+
+def batch_finish(batch: AssessmentBatch, *, error: str = "", retry: bool = False) -> None:
+    """running -> done, failed, or back to queued for another attempt."""
+    if not error:
+        to = AssessmentBatch.Status.DONE
+    else:
+        to = AssessmentBatch.Status.QUEUED if retry else AssessmentBatch.Status.FAILED
+    AssessmentBatch.objects.filter(pk=batch.pk, status=AssessmentBatch.Status.RUNNING).update(
+        status=to, error=error, heartbeat_at=timezone.now()
+    )
+
+
+def stale_batches(*, older_than: dt.timedelta) -> QuerySet[AssessmentBatch]:
+    cutoff = timezone.now() - older_than
+    return AssessmentBatch.objects.filter(
+        Q(status=AssessmentBatch.Status.RUNNING, heartbeat_at__lt=cutoff)
+    )
+
+
+def request_progress(request: AssessmentRequest) -> dict[str, int]:
+    from django.db.models import Count, Sum
+
+    batches = request.batches.aggregate(
+        done=Sum("done"),
+        failed=Count("pk", filter=Q(status=AssessmentBatch.Status.FAILED)),
+        open=Count(
+            "pk",
+            filter=Q(status__in=[AssessmentBatch.Status.QUEUED, AssessmentBatch.Status.RUNNING]),
+        ),
+    )
+    return {
+        "total": request.total,
+        "done": min(batches["done"] or 0, request.total),
+        "failed_batches": batches["failed"] or 0,
+        "open_batches": batches["open"] or 0,
+    }
