@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 from rq import Retry
 
 from govdash.queues import get_queue, one_line
-from reports.models import AssessmentBatch, AssessmentRequest, Policy
+from reports.models import Assessment, AssessmentBatch, AssessmentRequest, Policy
 from reports.services import (
     assess_runs,
     assessment_request_create,
@@ -20,6 +20,7 @@ from reports.services import (
     runs_needing_assessment,
     stale_batches,
 )
+from reports.writeback import writeback_assessments
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,22 @@ def assess_batch_job(batch_id: int) -> dict[str, int]:
         batch_finish(batch, error=f"{type(exc).__name__}: {one_line(exc)}", retry=retry)
         raise  # RQ records it, and retries it while attempts remain
     batch_finish(batch)
+    _queue_writeback(batch)
     return dict(tally)
+
+
+def _queue_writeback(batch: AssessmentBatch) -> None:
+    ids = list(
+        Assessment.objects.filter(
+            batch=batch, is_current=True, run__source__writeback_enabled=True
+        ).values_list("pk", flat=True)
+    )
+    if ids:
+        get_queue(QUEUE).enqueue(writeback_job, ids, job_timeout=JOB_TIMEOUT)
+
+
+def writeback_job(assessment_ids: list[int]) -> dict[str, int]:
+    return writeback_assessments(assessment_ids=assessment_ids)
 
 
 def _enqueue(batches: list[AssessmentBatch]) -> None:

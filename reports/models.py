@@ -97,7 +97,7 @@ class Assessment(models.Model):
     policy_version = models.ForeignKey(
         PolicyVersion, on_delete=models.PROTECT, related_name="assessments"
     )
-    # The run's content hash when assessed: the same run content under the same
+    # The run's facts_hash when assessed: the same run content under the same
     # policy version is assessed once.
     run_content_hash = models.CharField(max_length=64)
     verdict = models.CharField(max_length=20, choices=Verdict.choices, db_index=True)

@@ -211,7 +211,7 @@ def runs_needing_assessment(version: PolicyVersion) -> QuerySet[Run]:
     done = Assessment.objects.filter(
         run=OuterRef("pk"),
         policy_version=version,
-        run_content_hash=OuterRef("content_hash"),
+        run_content_hash=OuterRef("facts_hash"),
     )
     return runs_in_scope(version.policy).exclude(Exists(done))
 
@@ -270,7 +270,7 @@ def _assess_chunk(
     to_create: list[tuple[Assessment, list[Any]]] = []
     revive: list[int] = []
     for run in runs:
-        already = existing.get((run.pk, run.content_hash))
+        already = existing.get((run.pk, run.facts_hash))
         if already is not None:
             revive.append(already)
             tally["skipped"] += 1
@@ -287,7 +287,7 @@ def _assess_chunk(
             run=run,
             policy=version.policy,
             policy_version=version,
-            run_content_hash=run.content_hash,
+            run_content_hash=run.facts_hash,
             verdict=verdict,
             risk=risk,
             score=score,

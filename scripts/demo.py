@@ -124,7 +124,9 @@ class Demo:
         self.start_jobs()
 
         self.sync()
-        # HOOK(assess): then assesses the synced runs here, e.g. `manage.py assess --wait`.
+        say("govdash demo: assessing the runs against the compliance policies…")
+        self.manage("assess", "--wait", "--timeout", "600", log="assess.log")
+        say(f"govdash demo: {_last_line(LOG_DIR / 'assess.log')}")
 
         self.start_web()
         self.banner()

@@ -55,4 +55,5 @@ def run(exp: Experiment | None = None, **fields: Any) -> Run:
     defaults.setdefault(
         "content_hash", hashlib.sha256(repr(sorted(defaults.items())).encode()).hexdigest()
     )
+    defaults.setdefault("facts_hash", defaults["content_hash"])
     return Run.objects.create(source=exp.source, experiment=exp, **defaults)

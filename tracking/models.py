@@ -42,6 +42,9 @@ class Source(models.Model):
         null=True, blank=True, help_text="Sync on a schedule; empty for manual syncs only."
     )
     watched_aliases = models.JSONField(default=list, blank=True)
+    # Vanilla MLflow only: after each assessment, set the run tags
+    # govdash.compliance and govdash.risk on the tracking server.
+    writeback_enabled = models.BooleanField(default=False)
     capabilities = models.JSONField(default=dict, blank=True)
     capabilities_checked_at = models.DateTimeField(null=True, blank=True)
     # Incremental sync state (see tracking.sync for the strategy).
@@ -189,6 +192,9 @@ class Run(models.Model):
     # The tag most filters use, copied into a column so it can be indexed.
     classification = models.CharField(max_length=100, blank=True, db_index=True)
     content_hash = models.CharField(max_length=64)
+    # The content compliance rules look at: everything but the govdash.* tags
+    # govdash writes back itself (so a write-back never triggers a re-assessment).
+    facts_hash = models.CharField(max_length=64, blank=True)
     first_seen_at = models.DateTimeField(default=timezone.now)
     synced_at = models.DateTimeField(default=timezone.now)
     changed_at = models.DateTimeField(default=timezone.now)

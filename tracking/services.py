@@ -42,6 +42,7 @@ def source_create(
     secret: str = "",
     sync_interval_minutes: int | None = None,
     watched_aliases: list[str] | None = None,
+    writeback_enabled: bool = False,
     actor: AbstractBaseUser | None = None,
 ) -> Source:
     """Register a tracking source. The credential is read from ``secret_env``
@@ -59,12 +60,17 @@ def source_create(
         secret_encrypted=secrets.encrypt(secret) if secret else "",
         sync_interval_minutes=sync_interval_minutes,
         watched_aliases=watched_aliases or ["production"],
+        writeback_enabled=writeback_enabled,
     )
     source.full_clean()
     try:
         remote.TrackingClient._urls(source.url, source.kind)  # type: ignore[arg-type]
     except ValueError as exc:
         raise ValidationError({"url": str(exc)}) from None
+    if writeback_enabled and source.kind != Source.Kind.MLFLOW:
+        raise ValidationError(
+            {"writeback_enabled": "Write-back needs vanilla MLflow (GitLab cannot store it)."}
+        )
     if auth != Source.Auth.NONE and not (source.secret_env or source.secret_encrypted):
         raise ValidationError({"secret_env": "This authentication needs a credential."})
     source.save()
@@ -80,6 +86,7 @@ def source_create(
             "auth": source.auth,
             "secret_env": source.secret_env,
             "secret_stored": bool(source.secret_encrypted),
+            "writeback": source.writeback_enabled,
         },
     )
     return source

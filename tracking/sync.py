@@ -95,6 +95,15 @@ def _digest(item: Any) -> str:
     return hashlib.sha256(canonical_json(dataclasses.asdict(item)).encode()).hexdigest()
 
 
+WRITEBACK_TAG_PREFIX = "govdash."
+
+
+def _facts_digest(run: remote.Run) -> str:
+    """The run's content without the tags govdash writes back itself."""
+    tags = {k: v for k, v in run.tags.items() if not k.startswith(WRITEBACK_TAG_PREFIX)}
+    return _digest(dataclasses.replace(run, tags=tags))
+
+
 def _pages(
     endpoint: str, fetch: Callable[[str | None], remote.Page[T]], start_token: str | None = None
 ) -> Iterator[tuple[remote.Page[T], str | None]]:
@@ -298,6 +307,7 @@ class _Sync:
                     },
                     classification=(item.tags.get("classification") or "")[:100],
                     content_hash=digest,
+                    facts_hash=_facts_digest(item),
                     synced_at=self.now,
                     changed_at=self.now,
                     seen_in_sync=self.sync_run.mark,
@@ -322,6 +332,7 @@ class _Sync:
                 "metrics",
                 "classification",
                 "content_hash",
+                "facts_hash",
                 "synced_at",
                 "changed_at",
                 "seen_in_sync",

@@ -73,6 +73,7 @@ def _many_runs(count: int) -> None:
             tags={"classification": "official" if i % 2 else "top-secret"},
             metrics=template.metrics,
             content_hash=f"{i:064x}",
+            facts_hash=f"{i:064x}",
         )
         for i in range(count - 1)
     )

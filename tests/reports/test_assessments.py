@@ -86,7 +86,9 @@ def test_changed_run_gets_a_new_current_assessment_and_keeps_its_history(default
 
     run = factories.run(tags={"classification": "nope"})
     assess_runs(run_ids=[run.pk], version=default_policy)
-    Run.objects.filter(pk=run.pk).update(tags={"classification": "secret"}, content_hash="new")
+    Run.objects.filter(pk=run.pk).update(
+        tags={"classification": "secret"}, content_hash="new", facts_hash="new"
+    )
     assess_runs(run_ids=[run.pk], version=default_policy)
     history = list(Assessment.objects.filter(run=run).order_by("assessed_at", "pk"))
     assert [a.verdict for a in history] == ["non_compliant", "compliant"]
@@ -123,7 +125,7 @@ def test_runs_needing_assessment_are_new_or_changed(default_policy):
     fresh = _compliant()
     assess_runs(run_ids=[done.pk], version=default_policy)
     assert list(runs_needing_assessment(default_policy)) == [fresh]
-    Run.objects.filter(pk=done.pk).update(content_hash="changed")
+    Run.objects.filter(pk=done.pk).update(content_hash="changed", facts_hash="changed")
     assert set(runs_needing_assessment(default_policy)) == {done, fresh}
 
 

@@ -33,6 +33,11 @@ class Command(BaseCommand):
         add.add_argument(
             "--watch", action="append", default=None, help="alias to watch (default production)"
         )
+        add.add_argument(
+            "--writeback",
+            action="store_true",
+            help="tag runs with govdash.compliance/govdash.risk after assessment (MLflow only)",
+        )
         sub.add_parser("list", help="one line per source")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -58,6 +63,7 @@ class Command(BaseCommand):
                 secret_env=env,
                 sync_interval_minutes=options["interval"],
                 watched_aliases=options["watch"],
+                writeback_enabled=options["writeback"],
             )
         except ValidationError as exc:
             messages = (
