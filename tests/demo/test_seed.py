@@ -185,3 +185,54 @@ def test_models_have_versions_linked_to_runs_and_aliases(
             assert client.get_model_version_by_alias(spec.name, alias).version == str(number)
     all_aliases = {alias for spec in MODELS for alias in spec.aliases}
     assert {"champion", "production", "staging"} <= all_aliases
+
+
+@pytest.mark.django_db
+def test_default_policy_classifies_the_demo_runs_as_their_data_says(
+    demo_server: MlflowServer, demo_runs: list[Run], client: MlflowClient, default_policy
+) -> None:
+    """Sync the demo server, assess it, and check every run's result against an
+    expectation computed here from what the official client reports."""
+    import re
+
+    from reports.models import Assessment, RuleResult
+    from reports.services import assess_runs
+    from tracking.models import Run as MirrorRun
+    from tracking.services import source_create, sync_execute, sync_request
+
+    source = source_create(name="demo-check", url=demo_server.url)
+    assert sync_execute(sync_run=sync_request(source=source)).status == "succeeded"
+    mirrored = {r.run_id: r for r in MirrorRun.objects.filter(source=source)}
+    assess_runs(run_ids=[r.pk for r in mirrored.values()], version=default_policy)
+
+    allowed_schemes = {"s3", "gs", "wasbs", "abfss", "https"}
+    experiments = {e.experiment_id: e for e in client.search_experiments()}
+    verdicts = set()
+    for official in demo_runs:
+        results = dict(
+            RuleResult.objects.filter(
+                assessment__run=mirrored[official.info.run_id], assessment__is_current=True
+            ).values_list("rule_id", "outcome")
+        )
+        tags = official.data.tags
+        classification = tags.get("classification", "").strip().casefold()
+        assert results["data-classification"] == (
+            "pass" if classification in ALLOWED_CLASSIFICATIONS else "fail"
+        ), tags.get("classification")
+        scheme = re.match(r"^([a-z][a-z0-9+.-]+):", official.info.artifact_uri or "")
+        assert results["encryption"] == (
+            "pass" if scheme and scheme.group(1) in allowed_schemes else "fail"
+        ), official.info.artifact_uri
+        user = (official.info.user_id or "").strip().casefold()
+        logged = bool(official.data.params) and bool(official.data.metrics)
+        assert results["audit-logging"] == (
+            "pass" if logged and user not in ("", "unknown") else "fail"
+        )
+        experiment_tags = experiments[official.info.experiment_id].tags
+        owned = any((experiment_tags.get(k) or "").strip() for k in ("department", "owner"))
+        if owned:
+            assert results["access-control"] == "pass"
+        verdicts.add(
+            Assessment.objects.get(run=mirrored[official.info.run_id], is_current=True).verdict
+        )
+    assert {"compliant", "non_compliant"} <= verdicts
