@@ -116,3 +116,9 @@ def revoke_current_token(request: HttpRequest) -> Any:
     with transaction.atomic():
         token = token_revoke(token=api_token, actor=request.user)  # type: ignore[arg-type]
     return {"prefix": token.prefix, "revoked_at": token.revoked_at.isoformat()}  # type: ignore[union-attr]
+
+
+# Mounted last: the routers' endpoints use the API's authentication.
+from tracking.api import router as tracking_router  # noqa: E402
+
+api.add_router("/", tracking_router)

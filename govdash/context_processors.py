@@ -9,11 +9,28 @@ _SECTIONS: tuple[tuple[str, str, str | None], ...] = (
     ("Overview", "home", None),
     ("Experiments & runs", "tracking:experiments", None),
     ("Models", "tracking:models", None),
+    ("Sources", "tracking:sources", None),
     ("Approvals", "approvals:list", None),
     ("Reports", "reports:list", None),
     ("Audit", "audit:log", "audit.view_auditevent"),
     ("API tokens", "tokens", "govdash.manage_apitoken"),
 )
+
+
+# Pages that belong to a section although their URL is not under the section's own.
+_ALSO_CURRENT: dict[str, tuple[str, ...]] = {
+    "tracking:experiments": ("tracking:runs",),
+}
+
+
+def _prefixes(name: str, url: str) -> list[str]:
+    prefixes = [url]
+    for other in _ALSO_CURRENT.get(name, ()):
+        try:
+            prefixes.append(reverse(other))
+        except NoReverseMatch:
+            continue
+    return prefixes
 
 
 def navigation(request: HttpRequest) -> dict[str, object]:
@@ -28,6 +45,8 @@ def navigation(request: HttpRequest) -> dict[str, object]:
             url = reverse(name)
         except NoReverseMatch:
             continue
-        current = request.path == url or (url != "/" and request.path.startswith(url))
+        current = request.path == url or any(
+            prefix != "/" and request.path.startswith(prefix) for prefix in _prefixes(name, url)
+        )
         items.append({"label": label, "url": url, "current": current})
     return {"nav_items": items}

@@ -21,6 +21,7 @@ urlpatterns = [
     path("accounts/tokens/", views.tokens, name="tokens"),
     path("accounts/tokens/<int:pk>/revoke", views.token_revoke_view, name="token-revoke"),
     path("audit/", include("audit.urls")),
+    path("tracking/", include("tracking.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

@@ -17,6 +17,10 @@ from govdash.forms import TokenCreateForm
 from govdash.models import ApiToken
 from govdash.queues import queue_health
 from govdash.services import token_create, token_revoke
+from tracking.models import AliasChange
+from tracking.permissions import may_acknowledge_alerts
+
+ALERTS_SHOWN = 20
 
 
 @login_not_required
@@ -31,7 +35,18 @@ def home(request: HttpRequest) -> HttpResponse:
         if request.user.has_perm("audit.view_auditevent")
         else []
     )
-    return render(request, "govdash/home.html", {"recent_events": recent})
+    alerts = AliasChange.objects.open_alerts().select_related("model__source")
+    return render(
+        request,
+        "govdash/home.html",
+        {
+            "recent_events": recent,
+            # Shown to everyone signed in: a model promoted behind govdash's back.
+            "open_alerts": alerts[:ALERTS_SHOWN],
+            "open_alert_count": alerts.count(),
+            "can_acknowledge": may_acknowledge_alerts(request.user),
+        },
+    )
 
 
 @login_not_required
