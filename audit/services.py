@@ -33,7 +33,7 @@ def role_of(user: AbstractBaseUser | AnonymousUser | None) -> str:
     """The role a user acts in when the caller does not name one: their groups."""
     if user is None or not user.is_authenticated:
         return ""
-    names = sorted(group.name for group in user.groups.all())  # type: ignore[union-attr]
+    names = sorted(group.name for group in user.groups.all())  # type: ignore[union-attr,attr-defined]
     return ",".join(names)
 
 

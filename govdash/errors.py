@@ -9,7 +9,9 @@ from django.views import defaults
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return defaults.permission_denied(request, exception, template_name="errors/403.html")
+    return defaults.permission_denied(
+        request, exception or PermissionError(), template_name="errors/403.html"
+    )
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

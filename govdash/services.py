@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -26,9 +26,9 @@ def _digest(raw: str) -> str:
 @transaction.atomic
 def token_create(
     *,
-    user: AbstractBaseUser,
+    user: User,
     name: str,
-    created_by: AbstractBaseUser,
+    created_by: User,
     expires_at: datetime | None = None,
 ) -> tuple[ApiToken, str]:
     """Create a token for ``user``; returns it with the secret, which is never stored."""
@@ -58,7 +58,7 @@ def token_create(
 
 
 @transaction.atomic
-def token_revoke(*, token: ApiToken, actor: AbstractBaseUser) -> ApiToken:
+def token_revoke(*, token: ApiToken, actor: User) -> ApiToken:
     updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )

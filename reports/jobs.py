@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from redis.exceptions import RedisError
 from rq import Retry
 
@@ -93,7 +93,7 @@ def assess_pending(
     source_name: str | None = None,
     experiment_name: str | None = None,
     reason: str,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
 ) -> list[AssessmentRequest]:
     """Queue assessment of every run whose current content has not been
     assessed under its policies' current versions. Raises QueueUnavailable."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -104,7 +104,7 @@ def policy_export_yaml(version: PolicyVersion) -> str:
 
 @transaction.atomic
 def policy_save_draft(
-    *, text: str, actor: AbstractBaseUser | None, notes: str = ""
+    *, text: str, actor: User | None, notes: str = ""
 ) -> PolicyVersion:
     """Create a policy, or a new draft version of it, from a YAML document.
 
@@ -152,7 +152,7 @@ def policy_save_draft(
 
 
 @transaction.atomic
-def policy_publish(*, version: PolicyVersion, actor: AbstractBaseUser | None) -> PolicyVersion:
+def policy_publish(*, version: PolicyVersion, actor: User | None) -> PolicyVersion:
     """Publish a draft: from now on it is immutable and the policy's current
     version. Re-assessment of every run it applies to is requested on commit."""
     now = timezone.now()
@@ -359,7 +359,7 @@ def assessment_request_create(
     version: PolicyVersion,
     runs: QuerySet[Run],
     reason: str,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
 ) -> AssessmentRequest:
     """Split the runs into batches (one job each); the caller enqueues them."""
     request = AssessmentRequest.objects.create(

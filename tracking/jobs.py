@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from redis.exceptions import RedisError
 
@@ -29,7 +29,7 @@ def sync_job(sync_run_id: int) -> str:
 
 
 def sync_enqueue(
-    *, source: Source, full: bool = False, actor: AbstractBaseUser | None = None
+    *, source: Source, full: bool = False, actor: User | None = None
 ) -> SyncRun:
     """Queue a sync of ``source``.
 

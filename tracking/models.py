@@ -228,7 +228,7 @@ class Run(models.Model):
 
 
 class RegisteredModel(models.Model):
-    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="models")
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="registered_models")
     name = models.CharField(max_length=500)
     description = models.TextField(blank=True)
     creation_time = models.DateTimeField(null=True, blank=True)

@@ -30,7 +30,7 @@ def sources_due(*, now: dt.datetime | None = None) -> list[Source]:
         )
         .order_by("name")
     )
-    due = []
+    due: list[Source] = []
     for source in sources:
         if source.last_status in (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING):
             continue

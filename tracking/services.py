@@ -6,7 +6,7 @@ import datetime as dt
 import time
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -43,7 +43,7 @@ def source_create(
     sync_interval_minutes: int | None = None,
     watched_aliases: list[str] | None = None,
     writeback_enabled: bool = False,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
 ) -> Source:
     """Register a tracking source. The credential is read from ``secret_env``
     at sync time, or ``secret`` is stored encrypted; neither is ever shown."""
@@ -135,7 +135,7 @@ def reap_stale_syncs(*, source: Source) -> int:
 
 @transaction.atomic
 def sync_request(
-    *, source: Source, full: bool = False, actor: AbstractBaseUser | None = None
+    *, source: Source, full: bool = False, actor: User | None = None
 ) -> SyncRun:
     """Create a queued SyncRun; raises SyncAlreadyRunning if one is active."""
     reap_stale_syncs(source=source)

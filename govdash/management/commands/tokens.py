@@ -55,8 +55,8 @@ class Command(BaseCommand):
             admin = self._user(options["by"])
             if not admin.has_perm("govdash.manage_apitoken"):
                 raise CommandError(f"{admin.get_username()} may not revoke API tokens")
-            token = ApiToken.objects.filter(prefix=options["prefix"]).first()
-            if token is None:
+            found = ApiToken.objects.filter(prefix=options["prefix"]).first()
+            if found is None:
                 raise CommandError(f"no token with prefix {options['prefix']!r}")
-            token_revoke(token=token, actor=admin)
-            self.stdout.write(f"revoked gd_{token.prefix}_…")
+            token_revoke(token=found, actor=admin)
+            self.stdout.write(f"revoked gd_{found.prefix}_…")
