@@ -122,3 +122,7 @@ def revoke_current_token(request: HttpRequest) -> Any:
 from tracking.api import router as tracking_router  # noqa: E402
 
 api.add_router("/", tracking_router)
+
+from reports.api import router as reports_router  # noqa: E402
+
+api.add_router("/", reports_router)

@@ -7,6 +7,7 @@ from django.urls import NoReverseMatch, reverse
 # issue that builds it has landed its URL, and only to those allowed to see it.
 _SECTIONS: tuple[tuple[str, str, str | None], ...] = (
     ("Overview", "home", None),
+    ("Compliance", "reports:dashboard", None),
     ("Experiments & runs", "tracking:experiments", None),
     ("Models", "tracking:models", None),
     ("Sources", "tracking:sources", None),

@@ -1,4 +1,4 @@
-"""Periodic jobs, for ``manage.py rqcron govdash.cron`` (one such process per deployment)."""
+"""Periodic jobs, run by ``manage.py scheduler`` (one such process per deployment)."""
 
 from rq import cron
 

@@ -22,6 +22,7 @@ urlpatterns = [
     path("accounts/tokens/<int:pk>/revoke", views.token_revoke_view, name="token-revoke"),
     path("audit/", include("audit.urls")),
     path("tracking/", include("tracking.urls")),
+    path("compliance/", include("reports.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

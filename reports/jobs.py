@@ -152,5 +152,5 @@ def requeue_lost_batches(*, older_than: dt.timedelta | None = None) -> int:
 
 
 def maintenance_tick() -> int:
-    """Run every minute by ``manage.py rqcron govdash.cron``."""
+    """Run every minute by ``manage.py scheduler``."""
     return requeue_lost_batches()

@@ -103,9 +103,7 @@ def policy_export_yaml(version: PolicyVersion) -> str:
 
 
 @transaction.atomic
-def policy_save_draft(
-    *, text: str, actor: User | None, notes: str = ""
-) -> PolicyVersion:
+def policy_save_draft(*, text: str, actor: User | None, notes: str = "") -> PolicyVersion:
     """Create a policy, or a new draft version of it, from a YAML document.
 
     A draft that has not been published is replaced in place; published

@@ -232,7 +232,7 @@ class Demo:
             return
         self.spawn("worker", "rqworker", *WORKER_QUEUES, log="worker.log")
         # The per-minute tick that queues scheduled syncs.
-        self.spawn("scheduler", "rqcron", "govdash.cron", log="scheduler.log")
+        self.spawn("scheduler", "scheduler", log="scheduler.log")
         self.jobs = f"RQ worker and scheduler on {redis_url} (queues: {', '.join(WORKER_QUEUES)})"
 
     def start_web(self) -> None:

@@ -28,9 +28,7 @@ def sync_job(sync_run_id: int) -> str:
     return sync_run.status
 
 
-def sync_enqueue(
-    *, source: Source, full: bool = False, actor: User | None = None
-) -> SyncRun:
+def sync_enqueue(*, source: Source, full: bool = False, actor: User | None = None) -> SyncRun:
     """Queue a sync of ``source``.
 
     Raises ``SyncAlreadyRunning`` if a sync of the source is queued or running,
@@ -51,7 +49,7 @@ def sync_enqueue(
 
 
 def schedule_tick() -> list[int]:
-    """Run every minute by ``manage.py rqcron govdash.cron``."""
+    """Run every minute by ``manage.py scheduler``."""
     from tracking.schedule import enqueue_due_syncs
 
     return enqueue_due_syncs()

@@ -1,6 +1,6 @@
 """Scheduled syncs: each source may ask to be synced every N minutes.
 
-``manage.py rqcron govdash.cron`` runs a tick every minute that enqueues the
+``manage.py scheduler`` runs a tick every minute that enqueues the
 syncs that are due; the syncs themselves run on the workers.
 """
 

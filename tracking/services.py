@@ -134,9 +134,7 @@ def reap_stale_syncs(*, source: Source) -> int:
 
 
 @transaction.atomic
-def sync_request(
-    *, source: Source, full: bool = False, actor: User | None = None
-) -> SyncRun:
+def sync_request(*, source: Source, full: bool = False, actor: User | None = None) -> SyncRun:
     """Create a queued SyncRun; raises SyncAlreadyRunning if one is active."""
     reap_stale_syncs(source=source)
     active = SyncRun.objects.active().filter(source=source).first()

@@ -25,6 +25,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_tables2 import RequestConfig
 
+from reports.selectors import run_compliance
 from tracking import links
 from tracking.alerts import AlertAlreadyAcknowledged, alert_acknowledge
 from tracking.filters import ExperimentFilter, ModelFilter, RunFilter, runs_for_list
@@ -349,6 +350,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "versions": versions,
             "mlflow_url": links.run_link(run),
             "long_value": LONG_VALUE,
+            "compliance": run_compliance(run),
         },
     )
 

@@ -1,0 +1,243 @@
+"""The compliance dashboard: every figure against counts made independently."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from html import unescape
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from tests.reports_pages.conftest import DASHBOARD_QUERIES, SCRIPT, T0, ComplianceMirror, expected
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def reader(client: Client, make_user) -> Client:  # type: ignore[no-untyped-def]
+    client.force_login(make_user("rita", "reviewer"))
+    return client
+
+
+def _tallies(tallies) -> dict[str, dict[str, int]]:  # type: ignore[no-untyped-def]
+    return {
+        t.key: {
+            "total": t.total,
+            "compliant": t.compliant,
+            "non_compliant": t.non_compliant,
+            "error": t.error,
+            **{f"risk_{level}": n for level, n in t.risk.items()},
+        }
+        for t in tallies
+    }
+
+
+def _as_dicts(groups) -> dict[str, dict[str, int]]:  # type: ignore[no-untyped-def]
+    keys = ["total", "compliant", "non_compliant", "error"] + [
+        f"risk_{level}" for level in ("none", "low", "medium", "high", "critical")
+    ]
+    return {key: {k: counter[k] for k in keys} for key, counter in groups.items()}
+
+
+def _check_summary(summary, want) -> None:  # type: ignore[no-untyped-def]
+    assert summary.runs == want.runs
+    assert summary.totals.total == want.assessed
+    assert summary.not_assessed == want.not_assessed
+    assert summary.awaiting == want.awaiting
+    for verdict in ("compliant", "non_compliant", "error"):
+        assert getattr(summary.totals, verdict) == want.verdicts[verdict], verdict
+    assert summary.totals.risk == {
+        level: want.risks[level] for level in ("none", "low", "medium", "high", "critical")
+    }
+    assert _tallies(summary.by_source) == _as_dicts(want.by_source)
+    assert _tallies(summary.by_experiment) == _as_dicts(want.by_experiment)
+    assert _tallies(summary.by_department) == _as_dicts(want.by_department)
+    assert _tallies(summary.by_classification) == _as_dicts(want.by_classification)
+    trend = {
+        p.week_start: (p.compliant, p.non_compliant, p.error) for p in summary.trend if p.total
+    }
+    assert trend == {
+        week: (c["compliant"], c["non_compliant"], c["error"]) for week, c in want.weeks.items()
+    }
+    assert {r.rule_id: r.runs for r in summary.failing_rules} == dict(want.failing)
+
+
+def test_dashboard_figures_equal_counts_made_from_the_rows(
+    reader: Client, compliance_mirror: ComplianceMirror
+):
+    response = reader.get(reverse("reports:dashboard"))
+    assert response.status_code == 200
+    want = expected(compliance_mirror.version)
+    # The mirror is varied enough for every figure to mean something.
+    assert want.verdicts["compliant"]
+    assert want.verdicts["non_compliant"]
+    assert want.verdicts["error"]
+    assert want.not_assessed == 1
+    assert want.awaiting == 2
+    _check_summary(response.context["summary"], want)
+    html = response.content.decode()
+    assert f'data-figure="non_compliant">{want.verdicts["non_compliant"]}<' in html
+    assert f'data-figure="not_assessed">{want.not_assessed}<' in html
+    assert f'<span data-figure="awaiting">{want.awaiting}</span>' in html
+
+
+def test_classification_groups_ignore_case_and_spaces_and_name_blank_none(
+    reader: Client, compliance_mirror: ComplianceMirror
+):
+    summary = reader.get(reverse("reports:dashboard")).context["summary"]
+    keys = {t.key for t in summary.by_classification}
+    assert {"official", "secret", "(none)"} <= keys
+    assert "Official " not in keys
+    assert "SECRET" not in keys
+    departments = {t.key: t.total for t in summary.by_department}
+    assert departments["risk"] == 7  # "Risk" and " risk " together
+    assert departments["(none)"] == 2
+
+
+@pytest.mark.parametrize(
+    ("params", "keep"),
+    [
+        ({"source": "alpha"}, lambda run: run.source.name == "alpha"),
+        (
+            {"department": "risk"},
+            lambda run: run.experiment.tags.get("department", "").strip().casefold() == "risk",
+        ),
+        (
+            {"department": "(none)"},
+            lambda run: not run.experiment.tags.get("department", "").strip(),
+        ),
+        (
+            {"classification": "official"},
+            lambda run: run.classification.strip().casefold() == "official",
+        ),
+        ({"classification": "(none)"}, lambda run: not run.classification.strip()),
+        (
+            {"since": "2026-03-09", "until": "2026-03-15"},
+            lambda run: (
+                run.start_time is not None
+                and dt.date(2026, 3, 9) <= run.start_time.date() <= dt.date(2026, 3, 15)
+            ),
+        ),
+    ],
+    ids=["source", "department", "no-department", "classification", "no-classification", "dates"],
+)
+def test_filters_narrow_every_figure(reader: Client, compliance_mirror, params, keep):  # type: ignore[no-untyped-def]
+    response = reader.get(reverse("reports:dashboard"), params)
+    assert response.status_code == 200
+    want = expected(compliance_mirror.version, keep)
+    assert want.runs  # the filter keeps something
+    _check_summary(response.context["summary"], want)
+
+
+def test_experiment_filter(reader: Client, compliance_mirror: ComplianceMirror):
+    experiment = compliance_mirror.experiments["risk2"]
+    response = reader.get(reverse("reports:dashboard"), {"experiment": experiment.pk})
+    want = expected(compliance_mirror.version, lambda run: run.experiment_id == experiment.pk)
+    _check_summary(response.context["summary"], want)
+
+
+def test_every_figure_links_to_a_runs_table_showing_exactly_those_runs(
+    reader: Client, compliance_mirror: ComplianceMirror
+):
+    response = reader.get(reverse("reports:dashboard"), {"source": "alpha"})
+    html = response.content.decode()
+    links = {
+        unescape(href)
+        for href in re.findall(r'href="([^"]*)"', html)
+        if href.startswith(reverse("reports:runs"))
+    }
+    assert len(links) > 20
+    context = response.context
+    counted = {}
+    for breakdown in context["breakdowns"]:
+        for row in breakdown.rows:
+            counted[row.url] = row.tally.total
+            counted[row.non_compliant_url] = row.tally.non_compliant
+    for row in context["risk_rows"]:
+        counted[row["url"]] = row["count"]
+    for row in context["rule_rows"]:
+        counted[row["url"]] = row["rule"].runs
+    for row in context["trend_rows"]:
+        counted[row["non_compliant_url"]] = row["point"].non_compliant
+    summary = context["summary"]
+    counted[context["links"]["not_assessed"]] = summary.not_assessed
+    counted[context["links"]["awaiting"]] = summary.awaiting
+    counted[context["links"]["non_compliant"]] = summary.totals.non_compliant
+    assert set(counted) <= links
+    for url, count in counted.items():
+        # The dashboard's filters carry into the table.
+        assert parse_qs(urlparse(url).query)["source"] == ["alpha"]
+        table = reader.get(url).context["table"]
+        assert table.paginator.count == count, url
+
+
+def test_trend_weeks_are_filled_and_named_by_their_monday(
+    reader: Client, compliance_mirror: ComplianceMirror
+):
+    trend = reader.get(reverse("reports:dashboard")).context["summary"].trend
+    assert [p.week_start for p in trend] == [
+        (T0 + dt.timedelta(weeks=w)).date() for w in range(len(trend))
+    ]
+    assert all(p.week_start.weekday() == 0 for p in trend)
+
+
+def test_synced_text_is_escaped_on_the_dashboard(
+    reader: Client, compliance_mirror: ComplianceMirror
+):
+    html = reader.get(reverse("reports:dashboard")).content.decode()
+    assert SCRIPT not in html
+    assert "&lt;script&gt;" in html
+
+
+def test_charts_are_labelled_images_with_a_table_next_to_them(
+    reader: Client, compliance_mirror: ComplianceMirror
+):
+    html = reader.get(reverse("reports:dashboard")).content.decode()
+    charts = re.findall(r"<svg[^>]*>", html)
+    assert len(charts) >= 7
+    for tag in charts:
+        assert 'role="img"' in tag
+        ids = re.search(r'aria-labelledby="([^"]+)"', tag).group(1).split()  # type: ignore[union-attr]
+        for element_id in ids:
+            assert f'id="{element_id}"' in html
+    assert "<script" not in "".join(re.findall(r"<svg.*?</svg>", html, re.S))
+
+
+def test_dashboard_without_assessments_shows_zeroes(reader: Client, default_policy):  # type: ignore[no-untyped-def]
+    response = reader.get(reverse("reports:dashboard"))
+    assert response.status_code == 200
+    summary = response.context["summary"]
+    assert summary.totals.total == 0
+    assert summary.totals.rate is None
+    assert summary.trend == []
+
+
+def test_bad_filter_values_are_reported_and_ignored(
+    reader: Client, compliance_mirror: ComplianceMirror
+):
+    response = reader.get(
+        reverse("reports:dashboard"),
+        {"source": "nope", "since": "2026-04-01", "until": "2026-03-01"},
+    )
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert "source" in form.errors
+    assert "until" in form.errors
+    _check_summary(
+        response.context["summary"],
+        expected(
+            compliance_mirror.version,
+            lambda run: run.start_time is not None and run.start_time.date() >= dt.date(2026, 4, 1),
+        ),
+    )
+
+
+def test_dashboard_query_count_is_pinned(
+    reader: Client, compliance_mirror: ComplianceMirror, django_assert_num_queries
+):  # type: ignore[no-untyped-def]
+    # The same number as with 100,000 runs (test_scale).
+    with django_assert_num_queries(DASHBOARD_QUERIES):
+        assert reader.get(reverse("reports:dashboard")).status_code == 200
