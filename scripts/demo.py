@@ -311,7 +311,7 @@ class Demo:
 
     def shutdown(self) -> None:
         # The web server first, so nothing new arrives; MLflow last, as jobs may use it.
-        for name in ("web server", "worker"):
+        for name in ("web server", "scheduler", "worker"):
             if name in self.children:
                 _stop(self.children[name][0])
         if self.mlflow is not None:
