@@ -1,0 +1,47 @@
+"""Benchmarks: ``make bench`` (``python -m benchmarks``) runs every ``*_bench`` module.
+
+A benchmark module defines ``run() -> list[Target]``. Every target is a ratio
+against a baseline measured in the same run, so the figures mean the same on a
+laptop and on CI. Benchmarks report; they never gate: ``python -m benchmarks``
+exits 0 whatever the figures, and non-zero only when a benchmark crashed.
+Timings are never asserted in the test suite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class BenchmarkError(RuntimeError):
+    """The benchmark itself could not run (not a missed target)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One measured ratio and the limit it should stay under."""
+
+    name: str
+    measured: float
+    limit: float
+    detail: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.measured <= self.limit
+
+    @property
+    def verdict(self) -> str:
+        return "PASS" if self.passed else "FAIL"
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    """A plain-text table, columns left-aligned."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines = [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, ["-" * w for w in widths], *rows]
+    ]
+    return "\n".join(lines)
+
+
+__all__ = ["BenchmarkError", "Target", "table"]
