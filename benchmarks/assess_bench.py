@@ -64,6 +64,7 @@ def run() -> list[Target]:
         "GOVDASH_SECRET_KEY": "benchmark-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
         "GOVDASH_HTTPS": "false",
         "GOVDASH_LOG_LEVEL": "WARNING",
+        "GOVDASH_ASSESS_BATCH_SIZE": os.environ.get("GOVDASH_ASSESS_BATCH_SIZE", "500"),
         "MLFLOW_DISABLE_TELEMETRY": "true",
     }
     with tempfile.TemporaryDirectory() as tmp:

@@ -241,7 +241,7 @@ RQ_QUEUES = {
 RQ_SHOW_ADMIN_LINK = False
 # Runs per assessment job: large enough that RQ's fork per job does not
 # dominate, small enough that a lost worker costs little to redo.
-ASSESS_BATCH_SIZE = env_int("GOVDASH_ASSESS_BATCH_SIZE", 250, minimum=1)
+ASSESS_BATCH_SIZE = env_int("GOVDASH_ASSESS_BATCH_SIZE", 500, minimum=1)
 # A running assessment batch that has not reported for this long lost its worker.
 ASSESS_STALE_SECONDS = env_int("GOVDASH_ASSESS_STALE_SECONDS", 120, minimum=10)
 

@@ -84,7 +84,7 @@ def test_real_worker_assesses_queued_runs(subprocess_env, redis_queue, default_p
     _many_runs(600)
     requests = assess_pending(reason="test")
     assert sum(r.total for r in requests) == 600
-    assert AssessmentBatch.objects.count() == 3  # 250 runs per job
+    assert AssessmentBatch.objects.count() == 2  # 500 runs per job (settings default)
     worker = _worker(subprocess_env)
     assert worker.wait(timeout=180) == 0, worker.stderr.read().decode()[-2000:]
     assert Assessment.objects.filter(is_current=True).count() == 600
