@@ -263,5 +263,5 @@ LOGGING = {
 
 # --- Tables ---------------------------------------------------------------------------
 
-DJANGO_TABLES2_TEMPLATE = "django_tables2/table.html"
+DJANGO_TABLES2_TEMPLATE = "includes/table.html"
 PAGE_SIZE = 50

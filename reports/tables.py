@@ -12,7 +12,7 @@ from reports.selectors import RISK_LABELS, VERDICT_LABELS, failed_rule_ids
 from tracking.models import Run
 
 TABLE_ATTRS = {"class": "usa-table usa-table--compact usa-table--striped width-full"}
-TEMPLATE = "reports/table.html"
+TEMPLATE = "includes/table.html"
 
 VERDICT_CLASSES = {
     "compliant": "bg-success-dark",

@@ -13,7 +13,7 @@ from django.utils.safestring import mark_safe
 from tracking.models import AliasChange, Experiment, ModelVersion, RegisteredModel, Run, SyncRun
 
 TABLE_ATTRS = {"class": "usa-table usa-table--compact usa-table--striped width-full"}
-TEMPLATE = "tracking/table.html"
+TEMPLATE = "includes/table.html"
 DATETIME = "Y-m-d H:i"
 
 
