@@ -27,6 +27,7 @@ from reports.selectors import (
     run_compliance,
 )
 from reports.services import policy_export_yaml
+from tracking.api import run_by_mlflow_id
 from tracking.models import Run
 
 router = Router(tags=["compliance"])
@@ -327,22 +328,9 @@ def summary(request: HttpRequest, query: Query[SummaryFilters]) -> Any:
     summary="A run's current assessment under each policy, with rule results, and its history",
 )
 def run_assessments(request: HttpRequest, run_id: str, source: str | None = None) -> Any:
-    candidates = Run.objects.select_related("source").filter(run_id=run_id)
-    if source:
-        candidates = candidates.filter(source__name=source)
-    found = list(candidates[:10])
-    if not found:
-        return Status(404, {"detail": "Not Found"})
-    if len(found) > 1:
-        names = sorted(run.source.name for run in found)
-        return Status(
-            409,
-            {
-                "detail": f"run {run_id} exists in several sources ({', '.join(names)}): "
-                "add ?source=<name>"
-            },
-        )
-    run = found[0]
+    run = run_by_mlflow_id(run_id, source)
+    if not isinstance(run, Run):
+        return run
     policies = []
     for item in run_compliance(run):
         current = None

@@ -527,12 +527,9 @@ def list_runs(request: HttpRequest, query: Query[RunQuery]) -> Any:
     return _invalid(filterset) or _page(filterset.qs, query, _run_out)
 
 
-@router.get(
-    "/runs/{run_id}",
-    response={200: RunDetailOut, 404: ErrorOut, 409: ErrorOut},
-    summary="One run by its MLflow run id (add ?source= if several sources hold it)",
-)
-def get_run(request: HttpRequest, run_id: str, source: str | None = None) -> Any:
+def run_by_mlflow_id(run_id: str, source: str | None) -> Run | Any:
+    """The run with this MLflow id, or the 404/409 answer the API gives instead
+    (the same id may exist in several sources)."""
     candidates = Run.objects.select_related("source", "experiment").filter(run_id=run_id)
     if source:
         candidates = candidates.filter(source__name=source)
@@ -548,7 +545,18 @@ def get_run(request: HttpRequest, run_id: str, source: str | None = None) -> Any
                 "add ?source=<name>"
             },
         )
-    run = found[0]
+    return found[0]
+
+
+@router.get(
+    "/runs/{run_id}",
+    response={200: RunDetailOut, 404: ErrorOut, 409: ErrorOut},
+    summary="One run by its MLflow run id (add ?source= if several sources hold it)",
+)
+def get_run(request: HttpRequest, run_id: str, source: str | None = None) -> Any:
+    run = run_by_mlflow_id(run_id, source)
+    if not isinstance(run, Run):
+        return run
     versions = (
         ModelVersion.objects.filter(
             Q(run=run) | Q(model__source_id=run.source_id, mlflow_run_id=run.run_id)
