@@ -7,3 +7,7 @@ class AuditConfig(AppConfig):
 
     def ready(self) -> None:
         from audit import receivers  # noqa: F401  (connects the login/logout receivers)
+        from audit.permissions import TABLE
+        from kernel.permissions import register
+
+        register(TABLE)

@@ -4,7 +4,7 @@ import django_filters
 from django import forms
 
 from audit.models import AuditEvent
-from govdash.forms import style_uswds
+from kernel.forms import style_uswds
 
 
 class AuditEventFilter(django_filters.FilterSet):

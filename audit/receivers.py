@@ -13,30 +13,33 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.dispatch import receiver
 from django.http import HttpRequest
 
+from audit.actors import CLAIMED_USERNAME_MAX
+from audit.audit_actions import AuditAction
 from audit.models import AuditEvent
 from audit.services import record
 
 
 @receiver(user_logged_in, dispatch_uid="audit_login")
 def _logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
-    record(action="auth.login", actor=user, target=user)
+    record(action=AuditAction.LOGIN, actor=user, target=user)
 
 
 @receiver(user_logged_out, dispatch_uid="audit_logout")
 def _logged_out(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
     if user is not None:
-        record(action="auth.logout", actor=user, target=user)
+        record(action=AuditAction.LOGOUT, actor=user, target=user)
 
 
 @receiver(user_login_failed, dispatch_uid="audit_login_failed")
 def _login_failed(
     sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
 ) -> None:
-    # Django already masks the password in ``credentials``; keep only the name.
-    username = str(credentials.get("username", ""))[:150]
+    # Django already masks the password in ``credentials``; keep only the
+    # name, cut short and marked unverified: anyone can type anything there.
+    username = str(credentials.get("username", ""))[:CLAIMED_USERNAME_MAX]
     record(
-        action="auth.login_failed",
-        actor_username=username,
+        action=AuditAction.LOGIN_FAILED,
+        claimed_username=username,
         target=("auth.user", username),
         outcome=AuditEvent.Outcome.FAILURE,
     )
@@ -50,10 +53,11 @@ def _locked_out(
     ip_address: str | None,
     **kwargs: Any,
 ) -> None:
+    claimed = (username or "")[:CLAIMED_USERNAME_MAX]
     record(
-        action="auth.lockout",
-        actor_username=(username or "")[:150],
-        target=("auth.user", username or ""),
+        action=AuditAction.LOCKOUT,
+        claimed_username=claimed,
+        target=("auth.user", claimed),
         outcome=AuditEvent.Outcome.DENIED,
         data={"reason": "too many failed logins"},
     )

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from audit.actors import CLAIMED_USERNAME_MAX, UNVERIFIED, SystemActor
 from audit.chain import GENESIS_HASH, HASHED_FIELDS, event_hash, normalise_data
 from audit.context import current_origin
 from audit.models import AuditEvent
+from kernel.roles import role_label
 
 # Any constant will do: it names the lock that serialises writers of the chain head.
 _CHAIN_LOCK_KEY = 0x6176_6474  # "audt"
@@ -29,14 +32,6 @@ def _lock_chain_head() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
 
 
-def role_of(user: AbstractBaseUser | AnonymousUser | None) -> str:
-    """The role a user acts in when the caller does not name one: their groups."""
-    if user is None or not user.is_authenticated:
-        return ""
-    names = sorted(group.name for group in user.groups.all())  # type: ignore[union-attr,attr-defined]
-    return ",".join(names)
-
-
 def _target(target: models.Model | tuple[str, Any] | None) -> tuple[str, str]:
     if target is None:
         return "", ""
@@ -46,25 +41,41 @@ def _target(target: models.Model | tuple[str, Any] | None) -> tuple[str, str]:
     return kind, str(ident)
 
 
+def _who(
+    user: AbstractBaseUser | None, system_actor: SystemActor | None, claimed: str | None
+) -> tuple[str, str]:
+    """(actor_username, actor_role) as the event records them."""
+    if user is not None:
+        return user.get_username(), role_label(user)
+    if claimed is not None:
+        return claimed[:CLAIMED_USERNAME_MAX], UNVERIFIED
+    if system_actor is not None:
+        return SystemActor(system_actor).value, ""
+    return "", ""
+
+
 @transaction.atomic
 def record(
     *,
-    action: str,
+    action: StrEnum,
     actor: AbstractBaseUser | AnonymousUser | None = None,
-    actor_username: str | None = None,
-    actor_role: str | None = None,
+    system_actor: SystemActor | None = None,
+    claimed_username: str | None = None,
     target: models.Model | tuple[str, Any] | None = None,
-    outcome: str = AuditEvent.Outcome.SUCCESS,
+    outcome: AuditEvent.Outcome = AuditEvent.Outcome.SUCCESS,
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one event to the chain, inside the caller's transaction.
 
     If the caller's transaction rolls back, so does the event: an action and
-    its audit record commit together or not at all.
+    its audit record commit together or not at all. The actor is a signed-in
+    user, else a named system actor, else (failed logins only) a claimed,
+    unverified username; ``action`` comes from an app's action enum.
     """
     if outcome not in AuditEvent.Outcome.values:
         raise ValueError(f"unknown audit outcome {outcome!r}")
     user = actor if actor is not None and actor.is_authenticated else None
+    actor_username, actor_role = _who(user, system_actor, claimed_username)  # type: ignore[arg-type]
     origin = current_origin()
     target_type, target_id = _target(target)
 
@@ -74,11 +85,9 @@ def record(
         "sequence": (head["sequence"] + 1) if head else 1,
         "timestamp": timezone.now(),
         "actor_id": user.pk if user else None,
-        "actor_username": actor_username
-        if actor_username is not None
-        else (user.get_username() if user else ""),
-        "actor_role": actor_role if actor_role is not None else role_of(user),
-        "action": action,
+        "actor_username": actor_username,
+        "actor_role": actor_role,
+        "action": str(action),
         "target_type": target_type,
         "target_id": target_id,
         "outcome": str(outcome),

@@ -1,20 +1,25 @@
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
+from typing import Any
 
 from django.contrib.auth.decorators import permission_required
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django_tables2 import RequestConfig
 
+from audit.audit_actions import AuditAction
 from audit.chain import canonical_json, format_timestamp
+from audit.models import AuditEvent
+from audit.permissions import EXPORT_EVENTS, VIEW_EVENTS
 from audit.selectors import audit_events
 from audit.services import record
 from audit.tables import AuditEventTable
+from kernel.csv import csv_lines
 
 CSV_COLUMNS = (
     "sequence",
@@ -33,7 +38,7 @@ CSV_COLUMNS = (
 )
 
 
-@permission_required("audit.view_auditevent", raise_exception=True)
+@permission_required(VIEW_EVENTS, raise_exception=True)
 @require_GET
 def log(request: HttpRequest) -> HttpResponse:
     event_filter, events = audit_events(filters=request.GET)
@@ -42,30 +47,25 @@ def log(request: HttpRequest) -> HttpResponse:
     return render(request, "audit/log.html", {"filter": event_filter, "table": table})
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_rows(events) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_COLUMNS)
+def _csv_rows(events: QuerySet[AuditEvent]) -> Iterator[list[Any]]:
     for event in events.order_by("sequence").values_list(*CSV_COLUMNS).iterator(chunk_size=2000):
         row = list(event)
         row[1] = format_timestamp(row[1])
         row[8] = canonical_json(row[8])
-        yield writer.writerow(row)
+        yield row
 
 
-@permission_required("audit.export_auditevent", raise_exception=True)
+@permission_required(EXPORT_EVENTS, raise_exception=True)
 @require_GET
 def export_csv(request: HttpRequest) -> StreamingHttpResponse:
     """Stream the filtered trail: it can be millions of rows, so never build it in memory."""
     event_filter, events = audit_events(filters=request.GET)
     filters = {key: value for key, value in event_filter.form.data.items() if value}
     with transaction.atomic():
-        record(action="audit.export", actor=request.user, data={"filters": filters})
+        record(action=AuditAction.EXPORT, actor=request.user, data={"filters": filters})
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-    response = StreamingHttpResponse(_csv_rows(events), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(
+        csv_lines(CSV_COLUMNS, _csv_rows(events)), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="govdash-audit-{stamp}.csv"'
     return response

@@ -157,7 +157,7 @@ def _clear_assessments() -> None:
 def _start_workers(env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
     from rq import Worker
 
-    from govdash.queues import get_queue
+    from kernel.queues import get_queue
 
     queue = get_queue("assess")
     queue.empty()

@@ -12,9 +12,11 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI, Schema
 from ninja.security import HttpBearer, django_auth
 
-from audit.services import record, role_of
+from audit.services import record
+from govdash.audit_actions import AccountsAction
 from govdash.models import ApiToken
 from govdash.services import token_authenticate, token_revoke
+from kernel.roles import roles_of
 
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -29,7 +31,7 @@ class BearerToken(HttpBearer):
         request.api_token = api_token  # type: ignore[attr-defined]
         if request.method not in _SAFE_METHODS:
             record(
-                action="api_token.write",
+                action=AccountsAction.TOKEN_WRITE,
                 actor=user,
                 target=api_token,
                 data={"method": request.method, "path": request.path, "prefix": api_token.prefix},
@@ -87,12 +89,11 @@ def index(request: HttpRequest) -> dict[str, str]:
 @api.get("/me", response=MeOut, tags=["meta"], summary="Who the caller is")
 def me(request: HttpRequest) -> dict[str, Any]:
     user = request.user
-    roles = role_of(user)
     return {
         "username": user.get_username(),
         "full_name": user.get_full_name(),  # type: ignore[union-attr]
         "email": user.email or "",  # type: ignore[union-attr]
-        "roles": roles.split(",") if roles else [],
+        "roles": sorted(roles_of(user)),
         "is_staff": user.is_staff,  # type: ignore[union-attr]
         "auth": "token" if getattr(request, "api_token", None) else "session",
     }

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import record
+from govdash.audit_actions import AccountsAction
 from govdash.models import ApiToken
 
 TOKEN_PREFIX = "gd_"  # noqa: S105 - a public marker, not a secret
@@ -49,7 +50,7 @@ def token_create(
         expires_at=expires_at,
     )
     record(
-        action="api_token.create",
+        action=AccountsAction.TOKEN_CREATE,
         actor=created_by,
         target=token,
         data={"for_user": user.get_username(), "name": name, "prefix": prefix},
@@ -65,7 +66,7 @@ def token_revoke(*, token: ApiToken, actor: User) -> ApiToken:
     token.refresh_from_db()
     if updated:
         record(
-            action="api_token.revoke",
+            action=AccountsAction.TOKEN_REVOKE,
             actor=actor,
             target=token,
             data={"for_user": token.user.get_username(), "prefix": token.prefix},

@@ -13,7 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from govdash.env import env_bool, env_int, env_list, env_str
+from kernel.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_tables2",
     "django_filters",
+    "rules",
+    "kernel",
     "govdash",
     "audit",
     "tracking",
@@ -143,7 +145,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Rights: named permissions granted to roles (kernel.roles.GRANTS), with
+    # object-level rules, all answered by has_perm (docs/architecture.md).
+    "rules.permissions.ObjectPermissionBackend",
+    "kernel.backends.PasswordBackend",
 ]
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -264,4 +269,3 @@ LOGGING = {
 # --- Tables ---------------------------------------------------------------------------
 
 DJANGO_TABLES2_TEMPLATE = "includes/table.html"
-PAGE_SIZE = 50

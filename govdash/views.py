@@ -15,10 +15,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audit.models import AuditEvent
 from govdash.forms import TokenCreateForm
 from govdash.models import ApiToken
-from govdash.queues import queue_health
 from govdash.services import token_create, token_revoke
+from kernel.queues import queue_health
+from kernel.roles import roles_of
 from tracking.models import AliasChange
-from tracking.permissions import may_acknowledge_alerts
 
 ALERTS_SHOWN = 20
 
@@ -41,10 +41,10 @@ def home(request: HttpRequest) -> HttpResponse:
         "govdash/home.html",
         {
             "recent_events": recent,
+            "your_roles": sorted(roles_of(request.user)),
             # Shown to everyone signed in: a model promoted behind govdash's back.
             "open_alerts": alerts[:ALERTS_SHOWN],
             "open_alert_count": alerts.count(),
-            "can_acknowledge": may_acknowledge_alerts(request.user),
         },
     )
 

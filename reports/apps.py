@@ -3,3 +3,10 @@ from django.apps import AppConfig
 
 class ReportsConfig(AppConfig):
     name = "reports"
+
+    def ready(self) -> None:
+        from kernel.permissions import register
+        from reports import panels, receivers  # noqa: F401  (registers panels, connects receivers)
+        from reports.permissions import TABLE
+
+        register(TABLE)

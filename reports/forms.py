@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from govdash.forms import UswdsForm, style_uswds
+from kernel.forms import UswdsForm, style_uswds
 from reports.models import Assessment, Policy
 from reports.rules import RISK_LEVELS
 from reports.selectors import (

@@ -10,7 +10,8 @@ from django.contrib.auth.models import User
 from redis.exceptions import RedisError
 from rq import Retry
 
-from govdash.queues import get_queue, one_line
+from kernel.errors import one_line
+from kernel.queues import QueueUnavailable, get_queue
 from reports.models import Assessment, AssessmentBatch, AssessmentRequest, Policy
 from reports.services import (
     assess_runs,
@@ -27,10 +28,6 @@ logger = logging.getLogger(__name__)
 QUEUE = "assess"
 MAX_ATTEMPTS = 3
 JOB_TIMEOUT = 1800
-
-
-class QueueUnavailable(Exception):
-    pass
 
 
 def assess_batch_job(batch_id: int) -> dict[str, int]:

@@ -17,7 +17,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import (
     Case,
     Count,
@@ -38,7 +37,6 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce, TruncWeek
 from django.utils import timezone
 
-from govdash.roles import Role
 from reports.models import (
     Assessment,
     AssessmentBatch,
@@ -65,28 +63,6 @@ TREND_WEEKS = 26
 TOP_FAILING_RULES = 10
 LATEST_NON_COMPLIANT = 10
 ACTIVITY_REQUESTS = 5
-
-_MANAGERS = (Role.COMPLIANCE_OFFICER.value, Role.ADMIN.value)
-
-
-# --------------------------------------------------------------------------- who may act
-
-
-def can_manage_compliance(user: AbstractBaseUser | AnonymousUser | None) -> bool:
-    """Edit, import and publish policies, and start assessments: compliance
-    officers and administrators. Reading is open to every signed-in user."""
-    if user is None or not user.is_authenticated or not user.is_active:
-        return False
-    if getattr(user, "is_superuser", False):
-        return True
-    names: frozenset[str] | None = getattr(user, "_reports_role_names", None)
-    if names is None:  # one query per request, however many checks a page makes
-        names = frozenset(user.groups.values_list("name", flat=True))  # type: ignore[union-attr,attr-defined]
-        user._reports_role_names = names  # type: ignore[union-attr,attr-defined]
-    return not names.isdisjoint(_MANAGERS)
-
-
-# --------------------------------------------------------------------------- filters
 
 
 def normalise(value: Any) -> str:

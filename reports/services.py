@@ -17,8 +17,10 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
+from audit.actors import SystemActor
 from audit.chain import canonical_json
 from audit.services import record
+from reports.audit_actions import ReportsAction
 from reports.models import (
     Assessment,
     AssessmentBatch,
@@ -140,9 +142,9 @@ def policy_save_draft(*, text: str, actor: User | None, notes: str = "") -> Poli
             policy=policy, number=(latest.number + 1) if latest else 1, **fields
         )
     record(
-        action="policy.draft",
+        action=ReportsAction.POLICY_DRAFT,
         actor=actor,
-        actor_username=None if actor else "system",
+        system_actor=None if actor else SystemActor.SYSTEM,
         target=version,
         data={"policy": policy.slug, "number": version.number, "rules": len(parsed["rules"])},
     )
@@ -161,9 +163,9 @@ def policy_publish(*, version: PolicyVersion, actor: User | None) -> PolicyVersi
         raise PolicyLocked(f"{version} is already published")
     version.refresh_from_db()
     record(
-        action="policy.publish",
+        action=ReportsAction.POLICY_PUBLISH,
         actor=actor,
-        actor_username=None if actor else "system",
+        system_actor=None if actor else SystemActor.SYSTEM,
         target=version,
         data={"policy": version.policy.slug, "number": version.number},
     )
@@ -330,8 +332,8 @@ def _assess_chunk(
     )
     if created:
         record(
-            action="reports.assess",
-            actor_username="assessor",
+            action=ReportsAction.ASSESS,
+            system_actor=SystemActor.ASSESSOR,
             target=("reports.policyversion", version.pk),
             data={
                 "policy": version.policy.slug,
@@ -373,9 +375,9 @@ def assessment_request_create(
     AssessmentRequest.objects.filter(pk=request.pk).update(total=len(run_ids))
     request.total = len(run_ids)
     record(
-        action="reports.assess_request",
+        action=ReportsAction.ASSESS_REQUEST,
         actor=actor,
-        actor_username=None if actor else "system",
+        system_actor=None if actor else SystemActor.SYSTEM,
         target=request,
         data={
             "policy": version.policy.slug,

@@ -2,7 +2,7 @@
 
 Reading is open to every signed-in user; editing, importing and publishing
 policies and starting assessments are for compliance officers and
-administrators (``can_manage_compliance``)."""
+administrators (the rights in ``reports.permissions``)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from django_tables2 import RequestConfig
 
 from audit.services import record
 from reports import charts
+from reports.audit_actions import ReportsAction
 from reports.forms import (
     ComplianceFilterForm,
     ComplianceRunsFilterForm,
@@ -33,6 +34,7 @@ from reports.forms import (
 )
 from reports.jobs import QueueUnavailable, assess_pending
 from reports.models import Policy, PolicyVersion
+from reports.permissions import ASSESS_RUNS, EDIT_POLICY, PUBLISH_POLICY
 from reports.rules import RISK_LEVELS
 from reports.selectors import (
     RISK_LABELS,
@@ -40,7 +42,6 @@ from reports.selectors import (
     ComplianceSummary,
     Tally,
     assessment_activity,
-    can_manage_compliance,
     compliance_runs,
     compliance_summary,
     default_policy,
@@ -71,11 +72,6 @@ VERDICT_SERIES = (
     charts.Series("Non-compliant", charts.NON_COMPLIANT),
     charts.Series("Error", charts.ERROR),
 )
-
-
-def _require_manager(request: HttpRequest) -> None:
-    if not can_manage_compliance(request.user):
-        raise PermissionDenied("Only compliance officers and administrators may do this.")
 
 
 def runs_url(filters: ComplianceFilters, **overrides: Any) -> str:
@@ -250,7 +246,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {
         "form": form,
         "filters": filters,
-        "can_manage": can_manage_compliance(request.user),
         **_activity(),
     }
     if filters is not None:
@@ -260,7 +255,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def assess_now(request: HttpRequest) -> HttpResponse:
-    _require_manager(request)
+    if not request.user.has_perm(ASSESS_RUNS):
+        raise PermissionDenied("Only compliance officers and administrators may do this.")
     slug = request.POST.get("policy") or ""
     policy = get_object_or_404(Policy, slug=slug) if slug else default_policy()
     if policy is None:
@@ -440,7 +436,7 @@ def runs_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     runs = compliance_runs(filters, choices)
     with transaction.atomic():
         record(
-            action="reports.export_csv",
+            action=ReportsAction.EXPORT_CSV,
             actor=request.user,
             target=filters.policy,
             data={"filters": filters.params()},
@@ -463,7 +459,7 @@ def policies(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "reports/policies.html",
-        {"overviews": policy_overviews(), "can_manage": can_manage_compliance(request.user)},
+        {"overviews": policy_overviews()},
     )
 
 
@@ -484,7 +480,6 @@ def policy_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "policy": overview.policy,
             "shown": shown,
             "rules": rules_of(shown),
-            "can_manage": can_manage_compliance(request.user),
             "dashboard_url": reverse("reports:dashboard")
             + "?"
             + urlencode({"policy": overview.policy.slug}),
@@ -498,7 +493,8 @@ def _error_text(exc: PolicyError) -> str:
 
 @require_http_methods(["GET", "POST"])
 def policy_edit(request: HttpRequest, slug: str) -> HttpResponse:
-    _require_manager(request)
+    if not request.user.has_perm(EDIT_POLICY):
+        raise PermissionDenied("Only compliance officers and administrators may do this.")
     overview = policy_overview(slug)
     if overview is None:
         raise Http404("No such policy.")
@@ -545,7 +541,8 @@ def policy_edit(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def policy_import(request: HttpRequest) -> HttpResponse:
-    _require_manager(request)
+    if not request.user.has_perm(EDIT_POLICY):
+        raise PermissionDenied("Only compliance officers and administrators may do this.")
     error: PolicyError | None = None
     if request.method == "POST":
         form = PolicyImportForm(request.POST, request.FILES)
@@ -580,7 +577,8 @@ def policy_import(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def policy_publish_view(request: HttpRequest, slug: str, number: int) -> HttpResponse:
-    _require_manager(request)
+    if not request.user.has_perm(PUBLISH_POLICY):
+        raise PermissionDenied("Only compliance officers and administrators may do this.")
     version = get_object_or_404(
         PolicyVersion.objects.select_related("policy"), policy__slug=slug, number=number
     )
@@ -625,7 +623,7 @@ def policy_export(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     text = policy_export_yaml(version)
     with transaction.atomic():
         record(
-            action="policy.export",
+            action=ReportsAction.POLICY_EXPORT,
             actor=request.user,
             target=version,
             data={"policy": slug, "number": number},

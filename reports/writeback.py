@@ -12,17 +12,20 @@ from collections.abc import Iterable
 
 from django.db import transaction
 
+from audit.actors import SystemActor
+from audit.models import AuditEvent
 from audit.services import record
+from reports.audit_actions import ReportsAction
 from reports.models import Assessment
 from tracking import client as remote
 from tracking import secrets
-from tracking.models import Source
+from tracking.models import GOVDASH_TAG_PREFIX, Source
 from tracking.sources import client_for
 
 logger = logging.getLogger(__name__)
 
-COMPLIANCE_TAG = "govdash.compliance"
-RISK_TAG = "govdash.risk"
+COMPLIANCE_TAG = f"{GOVDASH_TAG_PREFIX}compliance"
+RISK_TAG = f"{GOVDASH_TAG_PREFIX}risk"
 
 
 def writeback_assessments(*, assessment_ids: Iterable[int]) -> dict[str, int]:
@@ -64,9 +67,9 @@ def writeback_assessments(*, assessment_ids: Iterable[int]) -> dict[str, int]:
     if written or failed:
         with transaction.atomic():
             record(
-                action="reports.writeback",
-                actor_username="assessor",
-                outcome="failure" if failed else "success",
+                action=ReportsAction.WRITEBACK,
+                system_actor=SystemActor.ASSESSOR,
+                outcome=AuditEvent.Outcome.FAILURE if failed else AuditEvent.Outcome.SUCCESS,
                 data={"written": written, "failed": failed, "errors": errors},
             )
     for name, error in errors.items():

@@ -84,7 +84,7 @@ def subprocess_env(transactional_db: None) -> dict[str, str]:
 @pytest.fixture
 def redis_queue():  # type: ignore[no-untyped-def]
     """A real, empty RQ queue on the test Redis database; emptied again afterwards."""
-    from govdash.queues import get_queue
+    from kernel.queues import get_queue
 
     queues = []
 

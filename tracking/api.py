@@ -36,7 +36,7 @@ from tracking.models import (
     Source,
     SyncRun,
 )
-from tracking.permissions import may_sync
+from tracking.permissions import SYNC_SOURCE
 from tracking.selectors import last_sync_by_source
 from tracking.services import SyncAlreadyRunning
 
@@ -465,7 +465,7 @@ def get_source(request: HttpRequest, name: str) -> dict[str, Any]:
     summary="Start a sync (administrators and compliance officers)",
 )
 def start_sync(request: HttpRequest, name: str, full: bool = False) -> Any:
-    if not may_sync(request.user):
+    if not request.user.has_perm(SYNC_SOURCE):
         return Status(403, {"detail": "Only compliance officers and administrators start syncs."})
     source = get_object_or_404(Source, name=name)
     try:

@@ -13,7 +13,7 @@ from django import forms
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.fields.json import KeyTransform
 
-from govdash.forms import style_uswds
+from kernel.forms import style_uswds
 from tracking.models import AliasChange, Experiment, RegisteredModel, Run, Source
 
 RUN_STATUSES = (

@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from govdash.forms import UswdsForm
+from kernel.forms import UswdsForm
 from tracking.models import SOURCE_NAME, Source
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from redis.exceptions import RedisError
 
-from govdash.queues import get_queue, one_line
+from kernel.queues import QueueUnavailable, enqueue
 from tracking.models import Source, SyncRun
 from tracking.services import sync_execute, sync_fail_to_enqueue, sync_request
 
@@ -15,17 +14,9 @@ QUEUE = "sync"
 JOB_TIMEOUT = 6 * 3600
 
 
-class QueueUnavailable(Exception):
-    pass
-
-
 def sync_job(sync_run_id: int) -> str:
-    sync_run = sync_execute(sync_run=SyncRun.objects.get(pk=sync_run_id))
-    if sync_run.status == SyncRun.Status.SUCCEEDED:
-        # New and changed runs are assessed next. Named, not imported: the
-        # mirror does not depend on the compliance app.
-        get_queue("assess").enqueue("reports.jobs.assess_pending_job", sync_run.source_id)
-    return sync_run.status
+    # Higher layers hear of the end through ``tracking.signals.sync_finished``.
+    return sync_execute(sync_run=SyncRun.objects.get(pk=sync_run_id)).status
 
 
 def sync_enqueue(*, source: Source, full: bool = False, actor: User | None = None) -> SyncRun:
@@ -38,11 +29,10 @@ def sync_enqueue(*, source: Source, full: bool = False, actor: User | None = Non
     with transaction.atomic():
         sync_run = sync_request(source=source, full=full, actor=actor)
     try:
-        job = get_queue(QUEUE).enqueue(sync_job, sync_run.pk, job_timeout=JOB_TIMEOUT)
-    except (RedisError, OSError) as exc:
-        reason = f"the job queue cannot be reached: {one_line(exc)}"
-        sync_fail_to_enqueue(sync_run=sync_run, reason=reason)
-        raise QueueUnavailable(reason) from None
+        job = enqueue(QUEUE, sync_job, sync_run.pk, job_timeout=JOB_TIMEOUT)
+    except QueueUnavailable as exc:
+        sync_fail_to_enqueue(sync_run=sync_run, reason=str(exc))
+        raise
     SyncRun.objects.filter(pk=sync_run.pk).update(job_id=job.id or "")
     sync_run.job_id = job.id or ""
     return sync_run

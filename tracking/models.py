@@ -14,6 +14,11 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+# Run tags under this prefix are govdash's own, written back to the tracking
+# server (the verdict and risk): they are not facts about the run, so they are
+# left out of the content compliance rules look at (``Run.facts_hash``).
+GOVDASH_TAG_PREFIX = "govdash."
+
 SOURCE_NAME = RegexValidator(
     r"^[a-z0-9][a-z0-9_.-]{0,62}$",
     "Use 1-63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit.",

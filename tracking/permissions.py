@@ -1,35 +1,16 @@
-"""Who may act on the mirror. Reading it is open to every signed-in user."""
+"""The tracking app's rights (granted to roles in kernel.roles.GRANTS).
 
-from __future__ import annotations
+Reading the mirror is open to every signed-in user; acting on it is not.
+"""
 
-from typing import Any
+from kernel.permissions import Right
 
-from govdash.roles import Role
+ADD_SOURCE = "tracking.add_source"
+SYNC_SOURCE = "tracking.sync_source"
+ACKNOWLEDGE_ALERT = "tracking.acknowledge_alert"
 
-_SYNC_ROLES = frozenset({Role.ADMIN.value, Role.COMPLIANCE_OFFICER.value})
-_ADMIN_ROLES = frozenset({Role.ADMIN.value})
-
-
-def _in_roles(user: Any, roles: frozenset[str]) -> bool:
-    if user is None or not user.is_authenticated or not user.is_active:
-        return False
-    if user.is_superuser:
-        return True
-    # One query per request however many checks a page makes.
-    names: frozenset[str] | None = getattr(user, "_tracking_role_names", None)
-    if names is None:
-        names = frozenset(user.groups.values_list("name", flat=True))
-        user._tracking_role_names = names
-    return not names.isdisjoint(roles)
-
-
-def may_sync(user: Any) -> bool:
-    return _in_roles(user, _SYNC_ROLES)
-
-
-def may_acknowledge_alerts(user: Any) -> bool:
-    return _in_roles(user, _SYNC_ROLES)
-
-
-def may_add_source(user: Any) -> bool:
-    return _in_roles(user, _ADMIN_ROLES)
+TABLE = (
+    Right(ADD_SOURCE, "Register a tracking source"),
+    Right(SYNC_SOURCE, "Start a sync of a tracking source"),
+    Right(ACKNOWLEDGE_ALERT, "Acknowledge an out-of-band alias change"),
+)

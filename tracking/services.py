@@ -11,10 +11,15 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.actors import SystemActor
+from audit.models import AuditEvent
 from audit.services import record
+from kernel.errors import Conflict, one_line
 from tracking import client as remote
 from tracking import secrets
+from tracking.audit_actions import TrackingAction
 from tracking.models import RegisteredModel, Run, Source, SyncRun
+from tracking.signals import sync_finished
 from tracking.sources import client_for
 from tracking.sync import FULL_SYNC_EVERY, ProgressCallback, _Sync
 
@@ -22,7 +27,7 @@ from tracking.sync import FULL_SYNC_EVERY, ProgressCallback, _Sync
 STALE_AFTER = dt.timedelta(minutes=10)
 
 
-class SyncAlreadyRunning(Exception):
+class SyncAlreadyRunning(Conflict):
     def __init__(self, sync_run: SyncRun) -> None:
         super().__init__(f"a sync of {sync_run.source.name} is already {sync_run.status}")
         self.sync_run = sync_run
@@ -75,9 +80,9 @@ def source_create(
         raise ValidationError({"secret_env": "This authentication needs a credential."})
     source.save()
     record(
-        action="tracking.source_create",
+        action=TrackingAction.SOURCE_CREATE,
         actor=actor,
-        actor_username=None if actor else "command",
+        system_actor=None if actor else SystemActor.COMMAND,
         target=source,
         data={
             "name": source.name,
@@ -124,10 +129,10 @@ def reap_stale_syncs(*, source: Source) -> int:
         ):
             reaped += 1
             record(
-                action="tracking.sync_lost",
-                actor_username="system",
+                action=TrackingAction.SYNC_LOST,
+                system_actor=SystemActor.SYSTEM,
                 target=stale,
-                outcome="failure",
+                outcome=AuditEvent.Outcome.FAILURE,
                 data={"source": source.name},
             )
     return reaped
@@ -162,9 +167,9 @@ def sync_request(*, source: Source, full: bool = False, actor: User | None = Non
         # Another request won the race for the one active sync.
         raise SyncAlreadyRunning(SyncRun.objects.active().get(source=source)) from None
     record(
-        action="tracking.sync_request",
+        action=TrackingAction.SYNC_REQUEST,
         actor=actor,
-        actor_username=None if actor else "system",
+        system_actor=None if actor else SystemActor.SYSTEM,
         target=sync_run,
         data={
             "source": source.name,
@@ -173,11 +178,6 @@ def sync_request(*, source: Source, full: bool = False, actor: User | None = Non
         },
     )
     return sync_run
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _prepare(sync_run: SyncRun) -> None:
@@ -224,16 +224,26 @@ def sync_execute(
         worker = _Sync(sync_run, client or client_for(sync_run.source), progress)
         worker.run()
     except (remote.MlflowError, secrets.SecretUnavailable) as exc:
-        _finish(sync_run, worker, _one_line(exc), started)
+        _finish(sync_run, worker, one_line(exc, with_type=False), started)
     except BaseException as exc:
         # A bug or an interrupted worker: record it, then let the worker see it.
-        _finish(
-            sync_run, worker, f"internal error: {type(exc).__name__}: {_one_line(exc)}", started
-        )
+        _finish(sync_run, worker, f"internal error: {one_line(exc)}", started)
         raise
     else:
         _finish(sync_run, worker, "", started)
     return sync_run
+
+
+def _announce_finished(sync_run: SyncRun) -> None:
+    """Tell higher layers, once the sync's end is committed (``tracking.signals``)."""
+    transaction.on_commit(
+        lambda: sync_finished.send(
+            sender=SyncRun,
+            sync_run=sync_run,
+            source_id=sync_run.source_id,
+            succeeded=sync_run.status == SyncRun.Status.SUCCEEDED,
+        )
+    )
 
 
 @transaction.atomic
@@ -257,11 +267,12 @@ def _finish(sync_run: SyncRun, worker: _Sync | None, error: str, started: float)
         return
     if not error:
         SyncRun.objects.filter(pk=sync_run.pk).update(progress_done=sync_run.progress_done)
+    _announce_finished(sync_run)
     record(
-        action="tracking.sync",
-        actor_username="sync",
+        action=TrackingAction.SYNC,
+        system_actor=SystemActor.SYNC,
         target=sync_run,
-        outcome="failure" if error else "success",
+        outcome=AuditEvent.Outcome.FAILURE if error else AuditEvent.Outcome.SUCCESS,
         data={
             "source": sync_run.source.name,
             "full": sync_run.full,
@@ -283,9 +294,9 @@ def sync_fail_to_enqueue(*, sync_run: SyncRun, reason: str) -> None:
         phase="failed",
     ):
         record(
-            action="tracking.sync",
-            actor_username="system",
+            action=TrackingAction.SYNC,
+            system_actor=SystemActor.SYSTEM,
             target=sync_run,
-            outcome="failure",
+            outcome=AuditEvent.Outcome.FAILURE,
             data={"source": sync_run.source.name, "error": reason},
         )

@@ -45,10 +45,13 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from audit.actors import SystemActor
 from audit.chain import canonical_json
 from audit.services import record
 from tracking import client as remote
+from tracking.audit_actions import TrackingAction
 from tracking.models import (
+    GOVDASH_TAG_PREFIX,
     AliasChange,
     Experiment,
     ModelVersion,
@@ -57,6 +60,7 @@ from tracking.models import (
     Source,
     SyncRun,
 )
+from tracking.signals import alias_changed
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +79,6 @@ FULL_SYNC_EVERY = dt.timedelta(days=1)
 ACTIVE_STATUSES = ("RUNNING", "SCHEDULED")
 
 ProgressCallback = Callable[[SyncRun], None]
-
-
-class SyncError(Exception):
-    """A sync failed; the message is one line, fit for the source page."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -112,17 +112,14 @@ def _digest(item: Any) -> str:
     return _hash(_plain(item))
 
 
-WRITEBACK_TAG_PREFIX = "govdash."
-
-
 def _run_digests(run: remote.Run) -> tuple[str, str]:
     """The run's content hash, and its hash without the tags govdash writes
     back itself (what compliance rules look at)."""
     plain = _plain(run)
     content = _hash(plain)
-    if not any(key.startswith(WRITEBACK_TAG_PREFIX) for key in run.tags):
+    if not any(key.startswith(GOVDASH_TAG_PREFIX) for key in run.tags):
         return content, content
-    plain["tags"] = {k: v for k, v in run.tags.items() if not k.startswith(WRITEBACK_TAG_PREFIX)}
+    plain["tags"] = {k: v for k, v in run.tags.items() if not k.startswith(GOVDASH_TAG_PREFIX)}
     return content, _hash(plain)
 
 
@@ -615,18 +612,14 @@ class _Sync:
     def _record_alias_changes(
         self, model: RegisteredModel, old: dict[str, str], new: dict[str, str], *, first_seen: bool
     ) -> None:
+        """Record every observed alias move as a fact. Whether a move was
+        approved is not the mirror's call: ``alias_changed`` asks the layer
+        that owns approvals (docs/architecture.md, "Events")."""
         watched = set(self.source.watched)
         for alias in sorted(set(old) | set(new)):
             before, after = old.get(alias, ""), new.get(alias, "")
             if before == after:
                 continue
-            # A move seen on the first sync of a model predates govdash: history, no alert.
-            unapproved = (
-                not first_seen
-                and alias in watched
-                and bool(after)
-                and not _is_approved(model, after, alias)
-            )
             change = AliasChange.objects.create(
                 model=model,
                 alias=alias,
@@ -634,17 +627,12 @@ class _Sync:
                 to_version=after,
                 observed_at=self.now,
                 sync_run=self.sync_run,
-                unapproved=unapproved,
             )
             self.counts["alias_changes"] += 1
-            if unapproved:
-                self.counts["alerts"] += 1
             record(
-                action="tracking.alias_unapproved" if unapproved else "tracking.alias_changed",
-                actor=None,
-                actor_username="sync",
+                action=TrackingAction.ALIAS_CHANGED,
+                system_actor=SystemActor.SYNC,
                 target=change,
-                outcome="failure" if unapproved else "success",
                 data={
                     "source": self.source.name,
                     "model": model.name,
@@ -653,6 +641,12 @@ class _Sync:
                     "to": after,
                 },
             )
+            # Inside this page's transaction: the judgement commits with the fact.
+            alias_changed.send(
+                sender=AliasChange, change=change, first_seen=first_seen, watched=alias in watched
+            )
+            if change.unapproved:
+                self.counts["alerts"] += 1
 
     # -- the whole ---------------------------------------------------------------------------
 
@@ -673,10 +667,3 @@ class _Sync:
         ]
         if watermark is not None:
             Source.objects.filter(pk=self.source.pk).update(runs_watermark=_ms(watermark))
-
-
-def _is_approved(model: RegisteredModel, version: str, alias: str) -> bool:
-    """Did govdash approve this version for this alias? The approvals workflow
-    answers this once it exists; until then every move of a watched alias is
-    out of band."""
-    return False

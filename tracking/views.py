@@ -25,7 +25,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_tables2 import RequestConfig
 
-from reports.selectors import run_compliance
 from tracking import links
 from tracking.alerts import AlertAlreadyAcknowledged, alert_acknowledge
 from tracking.filters import ExperimentFilter, ModelFilter, RunFilter, runs_for_list
@@ -40,7 +39,7 @@ from tracking.models import (
     Source,
     SyncRun,
 )
-from tracking.permissions import may_acknowledge_alerts, may_add_source, may_sync
+from tracking.permissions import ADD_SOURCE, SYNC_SOURCE
 from tracking.selectors import last_sync_by_source, mirror_counts
 from tracking.services import SyncAlreadyRunning, source_create
 from tracking.tables import (
@@ -143,8 +142,6 @@ def sources(request: HttpRequest) -> HttpResponse:
         "tracking/sources.html",
         {
             "panels": panels,
-            "can_sync": may_sync(request.user),
-            "can_add": may_add_source(request.user),
         },
     )
 
@@ -164,14 +161,13 @@ def source_detail(request: HttpRequest, name: str) -> HttpResponse:
             "panel": source_panel(source, last_sync),
             "counts": mirror_counts(source=source),
             "table": table,
-            "can_sync": may_sync(request.user),
         },
     )
 
 
 @require_POST
 def source_sync(request: HttpRequest, name: str) -> HttpResponse:
-    if not may_sync(request.user):
+    if not request.user.has_perm(SYNC_SOURCE):
         raise PermissionDenied("Only compliance officers and administrators start syncs.")
     source = get_object_or_404(Source, name=name)
     full = request.POST.get("full") == "1"
@@ -204,7 +200,7 @@ def sync_progress(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def source_add(request: HttpRequest) -> HttpResponse:
-    if not may_add_source(request.user):
+    if not request.user.has_perm(ADD_SOURCE):
         raise PermissionDenied("Only administrators add sources.")
     form = SourceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -350,7 +346,6 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "versions": versions,
             "mlflow_url": links.run_link(run),
             "long_value": LONG_VALUE,
-            "compliance": run_compliance(run),
         },
     )
 
@@ -410,7 +405,6 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "versions": versions,
             "history": history,
             "open_alerts": open_alerts,
-            "can_acknowledge": may_acknowledge_alerts(request.user),
             "tags": _key_values(model.tags),
             "mlflow_url": links.model_link(model),
         },

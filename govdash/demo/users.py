@@ -7,15 +7,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser, Group
+from django.contrib.auth.models import AbstractUser
 from django.db import transaction
 
+from audit.actors import SystemActor
 from audit.services import record
+from govdash.audit_actions import AccountsAction
 from govdash.demo import credentials as credential_store
-from govdash.roles import Role
+from kernel.roles import Role, grant_role, roles_of
 
 # Who the demo events are attributed to: a person did not create these users.
-DEMO_ACTOR = "demo"
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,6 @@ def demo_user_ensure(
     Returns the user and whether it was created. Creating audits ``user.create``;
     repairing an existing user (password, role, flags) audits ``user.update``.
     """
-    group = Group.objects.get(name=role)
     User = get_user_model()
     user = User.objects.select_for_update().filter(username=username).first()
     if user is None:
@@ -59,11 +59,11 @@ def demo_user_ensure(
             is_staff=superuser,
             is_superuser=superuser,
         )
-        user.groups.add(group)
+        grant_role(user, Role(role))
         record(
-            action="user.create",
+            action=AccountsAction.USER_CREATE,
             actor=None,
-            actor_username=DEMO_ACTOR,
+            system_actor=SystemActor.DEMO,
             target=user,
             data={"role": role},
         )
@@ -80,14 +80,14 @@ def demo_user_ensure(
             changed.append(flag)
     if changed:
         user.save()
-    if not user.groups.filter(pk=group.pk).exists():
-        user.groups.add(group)
+    if role not in roles_of(user):
+        grant_role(user, Role(role))
         changed.append("role")
     if changed:
         record(
-            action="user.update",
+            action=AccountsAction.USER_UPDATE,
             actor=None,
-            actor_username=DEMO_ACTOR,
+            system_actor=SystemActor.DEMO,
             target=user,
             data={"role": role, "changed": changed},
         )

@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from audit.services import verify
-from govdash.roles import ALL_ROLES
+from kernel.roles import ALL_ROLES
 
 pytestmark = pytest.mark.django_db
 

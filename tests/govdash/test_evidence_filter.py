@@ -1,4 +1,4 @@
-from govdash.templatetags.evidence import evidence
+from kernel.templatetags.evidence import evidence
 
 
 def test_evidence_reads_as_words_not_python():

@@ -91,7 +91,7 @@ def test_sources_page_queries_do_not_grow_with_sources(
         SyncRun.objects.create(source=source, status="succeeded", counts={"runs": 1})
     # session, user, newest sync per source (2), sources, the syncs' requesters,
     # the user's roles, navigation permissions (2), session save (3).
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(9):
         reader.get(reverse("tracking:sources"))
 
 
@@ -291,7 +291,7 @@ def test_experiments_list_shows_run_counts_and_hides_deleted(reader, mirror: Mir
 
 def test_experiments_list_query_count_is_pinned(reader, mirror: Mirror, django_assert_num_queries):
     # session, user, COUNT, sources (filter), the page, permissions (2), session save (3).
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(9):
         reader.get(reverse("tracking:experiments"))
 
 
@@ -446,7 +446,7 @@ def test_models_list_query_count_is_pinned(reader, mirror: Mirror, django_assert
             source=mirror.source, name=f"model {number}", content_hash="x", aliases={"a": "1"}
         )
     # session, user, COUNT, sources (filter), the page, permissions (2), session save (3).
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(9):
         reader.get(reverse("tracking:models"))
 
 
@@ -587,4 +587,4 @@ def test_detail_pages_do_not_query_per_row(reader, mirror: Mirror, make_user):
     after = {name: count(url) for name, url in urls.items()}
     assert after == before
     # The run page includes the compliance panel (3 queries of its own).
-    assert before == {"source": 16, "model": 15, "run": 12, "version": 9}
+    assert before == {"source": 14, "model": 13, "run": 11, "version": 8}

@@ -21,7 +21,7 @@ PER_PAGE = 50
 # session, user, COUNT, the user's and their groups' permissions (navigation),
 # sources and experiments (filter choices), the page of runs; then the session
 # save (savepoint, update, release).
-RUNS_PAGE_QUERIES = 11
+RUNS_PAGE_QUERIES = 10
 
 
 def _fill(source: Source, experiments: list[Experiment]) -> None:

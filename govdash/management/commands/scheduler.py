@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from redis.exceptions import RedisError
 from rq.cron import CronScheduler
 
-from govdash.queues import one_line, redis_connection
+from kernel.queues import one_line, redis_connection
 
 CONFIG = "govdash.cron"
 

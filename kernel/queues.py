@@ -12,6 +12,12 @@ from django.utils.module_loading import import_string
 from redis.exceptions import RedisError
 from rq import Queue
 
+from kernel.errors import Unavailable, one_line
+
+
+class QueueUnavailable(Unavailable):
+    """Redis cannot take a job; the message says why in one line."""
+
 
 @dataclass(frozen=True)
 class QueueHealth:
@@ -57,6 +63,14 @@ def get_queue(name: str) -> Queue | InlineQueue:
     return Queue(name, connection=redis_connection(timeout=30.0), default_timeout=3600)
 
 
+def enqueue(queue: str, func: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Any:
+    """Put one job on ``queue``; raises ``QueueUnavailable`` when Redis cannot take it."""
+    try:
+        return get_queue(queue).enqueue(func, *args, **kwargs)
+    except (RedisError, OSError) as exc:
+        raise QueueUnavailable(f"the job queue cannot be reached: {one_line(exc)}") from None
+
+
 def queue_health(*, timeout: float = 2.0) -> QueueHealth:
     """Ping Redis and count the jobs waiting in each queue.
 
@@ -74,8 +88,3 @@ def queue_health(*, timeout: float = 2.0) -> QueueHealth:
     except (RedisError, OSError) as exc:
         return QueueHealth(ok=False, inline=False, depths=depths, error=one_line(exc))
     return QueueHealth(ok=True, inline=False, depths=depths)
-
-
-def one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
