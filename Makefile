@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 help:
 	@echo "make demo   - run govdash with a seeded MLflow server on http://127.0.0.1:8000"
 	@echo "make test   - the whole test suite (installs what it needs)"
-	@echo "make lint   - ruff and mypy"
+	@echo "make lint   - ruff, import-linter (layers) and mypy"
 	@echo "make bench  - benchmarks (ratios against a baseline measured in the same run)"
 
 $(STAMP): pyproject.toml
@@ -39,7 +39,8 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	GOVDASH_DEBUG=true $(BIN)/mypy govdash audit tracking reports approvals
+	$(BIN)/lint-imports
+	GOVDASH_DEBUG=true $(BIN)/mypy govdash kernel audit tracking reports approvals
 
 format: install
 	$(BIN)/ruff format .

@@ -139,8 +139,17 @@ def reap_stale_syncs(*, source: Source) -> int:
 
 
 @transaction.atomic
-def sync_request(*, source: Source, full: bool = False, actor: User | None = None) -> SyncRun:
-    """Create a queued SyncRun; raises SyncAlreadyRunning if one is active."""
+def sync_request(
+    *,
+    source: Source,
+    full: bool = False,
+    actor: User | None = None,
+    system_actor: SystemActor = SystemActor.SYSTEM,
+) -> SyncRun:
+    """Create a queued SyncRun; raises SyncAlreadyRunning if one is active.
+
+    ``actor`` is the person asking; without one, the request is audited under
+    ``system_actor`` (the scheduler, or an operator's ``manage.py sync``)."""
     reap_stale_syncs(source=source)
     active = SyncRun.objects.active().filter(source=source).first()
     if active is not None:
@@ -169,7 +178,7 @@ def sync_request(*, source: Source, full: bool = False, actor: User | None = Non
     record(
         action=TrackingAction.SYNC_REQUEST,
         actor=actor,
-        system_actor=None if actor else SystemActor.SYSTEM,
+        system_actor=None if actor else system_actor,
         target=sync_run,
         data={
             "source": source.name,

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from audit.actors import SystemActor
 from tracking.models import Source, SyncRun
 from tracking.selectors import mirror_counts
 from tracking.services import SyncAlreadyRunning, source_create, sync_execute, sync_request
@@ -82,7 +83,9 @@ class Command(BaseCommand):
         for source in sources:
             try:
                 with transaction.atomic():
-                    sync_run = sync_request(source=source, full=options["full"])
+                    sync_run = sync_request(
+                        source=source, full=options["full"], system_actor=SystemActor.COMMAND
+                    )
             except SyncAlreadyRunning as exc:
                 raise CommandError(str(exc)) from None
             bar = _ProgressBar(sys.stderr, source.name)
