@@ -3,6 +3,9 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
+from audit.permissions import VIEW_EVENTS
+from govdash.permissions import MANAGE_TOKENS
+
 # Sections in the order the navigation shows them. A section appears once the
 # issue that builds it has landed its URL, and only to those allowed to see it.
 _SECTIONS: tuple[tuple[str, str, str | None], ...] = (
@@ -13,8 +16,8 @@ _SECTIONS: tuple[tuple[str, str, str | None], ...] = (
     ("Sources", "tracking:sources", None),
     ("Approvals", "approvals:list", None),
     ("Reports", "reports:list", None),
-    ("Audit", "audit:log", "audit.view_auditevent"),
-    ("API tokens", "tokens", "govdash.manage_apitoken"),
+    ("Audit", "audit:log", VIEW_EVENTS),
+    ("API tokens", "tokens", MANAGE_TOKENS),
 )
 
 

@@ -13,8 +13,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.models import AuditEvent
+from audit.permissions import VIEW_EVENTS
 from govdash.forms import TokenCreateForm
 from govdash.models import ApiToken
+from govdash.permissions import MANAGE_TOKENS
 from govdash.services import token_create, token_revoke
 from kernel.queues import queue_health
 from kernel.roles import roles_of
@@ -30,11 +32,7 @@ def admin_login(request: HttpRequest, extra_context: object = None) -> HttpRespo
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    recent = (
-        AuditEvent.objects.newest_first()[:10]
-        if request.user.has_perm("audit.view_auditevent")
-        else []
-    )
+    recent = AuditEvent.objects.newest_first()[:10] if request.user.has_perm(VIEW_EVENTS) else []
     alerts = AliasChange.objects.open_alerts().select_related("model__source")
     return render(
         request,
@@ -69,7 +67,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=200 if body["status"] == "ok" else 503)
 
 
-@permission_required("govdash.manage_apitoken", raise_exception=True)
+@permission_required(MANAGE_TOKENS, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def tokens(request: HttpRequest) -> HttpResponse:
     form = TokenCreateForm(request.POST or None)
@@ -98,7 +96,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@permission_required("govdash.manage_apitoken", raise_exception=True)
+@permission_required(MANAGE_TOKENS, raise_exception=True)
 @require_POST
 def token_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
     token = get_object_or_404(ApiToken, pk=pk)

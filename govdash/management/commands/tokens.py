@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from govdash.models import ApiToken
+from govdash.permissions import MANAGE_TOKENS
 from govdash.services import token_create, token_revoke
 
 
@@ -35,7 +36,7 @@ class Command(BaseCommand):
         command = options["subcommand"]
         if command == "create":
             admin = self._user(options["by"])
-            if not admin.has_perm("govdash.manage_apitoken"):
+            if not admin.has_perm(MANAGE_TOKENS):
                 raise CommandError(f"{admin.get_username()} may not issue API tokens")
             try:
                 with transaction.atomic():
@@ -53,7 +54,7 @@ class Command(BaseCommand):
                 )
         elif command == "revoke":
             admin = self._user(options["by"])
-            if not admin.has_perm("govdash.manage_apitoken"):
+            if not admin.has_perm(MANAGE_TOKENS):
                 raise CommandError(f"{admin.get_username()} may not revoke API tokens")
             found = ApiToken.objects.filter(prefix=options["prefix"]).first()
             if found is None:
