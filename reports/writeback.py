@@ -14,7 +14,7 @@ from django.db import transaction
 
 from audit.services import record
 from reports.models import Assessment
-from tracking import client as remote
+from tracking import mlflow as remote
 from tracking import secrets
 from tracking.models import Source
 from tracking.sources import client_for

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import record
-from tracking import client as remote
+from tracking import mlflow as remote
 from tracking import secrets
 from tracking.models import RegisteredModel, Run, Source, SyncRun
 from tracking.sources import client_for
@@ -64,7 +64,7 @@ def source_create(
     )
     source.full_clean()
     try:
-        remote.TrackingClient._urls(source.url, source.kind)  # type: ignore[arg-type]
+        remote.rest_urls(source.url, source.kind)  # type: ignore[arg-type]
     except ValueError as exc:
         raise ValidationError({"url": str(exc)}) from None
     if writeback_enabled and source.kind != Source.Kind.MLFLOW:

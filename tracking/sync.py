@@ -47,7 +47,7 @@ from django.utils import timezone
 
 from audit.chain import canonical_json
 from audit.services import record
-from tracking import client as remote
+from tracking import mlflow as remote
 from tracking.models import (
     AliasChange,
     Experiment,
