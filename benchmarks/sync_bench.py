@@ -66,7 +66,7 @@ CACHE = REPO / ".bench-cache" / "sync"
 DATASET_VERSION = 1
 BIG_RUNS = 10_000
 SMALL_RUNS = 1_000
-PAGE_SIZE = 1000  # the raw client's default page size (tracking.client.DEFAULT_PAGE_SIZE)
+PAGE_SIZE = 1000  # the raw client's default page size (tracking.mlflow.DEFAULT_PAGE_SIZE)
 REPEATS = 2  # timing rounds, each in a fresh process with a fresh mirror
 
 FULL_LIMIT = 1.3
@@ -435,7 +435,7 @@ def _raw_pass(url: str) -> tuple[float, float, int]:
     """The baseline: the client alone paging through every run.
 
     Returns wall seconds, this process's CPU seconds and the number of runs."""
-    from tracking.client import TrackingClient
+    from tracking.mlflow import TrackingClient
 
     started, cpu = time.perf_counter(), time.process_time()
     with TrackingClient(url) as client:
@@ -460,7 +460,7 @@ def _sync(source: Any, *, full: bool) -> tuple[float, float, Any]:
 def _measure_times(url: str, *, warm_up: bool) -> dict[str, Any]:
     """Raw pass, full sync, incremental sync, raw pass: the baseline on both sides."""
     from tracking import sync as sync_module
-    from tracking.client import TrackingClient
+    from tracking.mlflow import TrackingClient
     from tracking.services import source_create
 
     # The baseline pages at the client's default (1,000, fewer requests than

@@ -17,7 +17,7 @@ from audit.models import AuditEvent
 from audit.services import record
 from reports.audit_actions import ReportsAction
 from reports.models import Assessment
-from tracking import client as remote
+from tracking import mlflow as remote
 from tracking import secrets
 from tracking.models import GOVDASH_TAG_PREFIX, Source
 from tracking.sources import client_for

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from tracking.client import REST_PREFIX
+from tracking.mlflow import REST_PREFIX
 from tracking.models import Experiment, ModelVersion, RegisteredModel, Run, Source
 
 _GITLAB_API = re.compile(r"^(?P<prefix>.*)/api/v4/projects/(?P<project>[^/]+)/ml/mlflow$")

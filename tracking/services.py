@@ -15,7 +15,7 @@ from audit.actors import SystemActor
 from audit.models import AuditEvent
 from audit.services import record
 from kernel.errors import Conflict, one_line
-from tracking import client as remote
+from tracking import mlflow as remote
 from tracking import secrets
 from tracking.audit_actions import TrackingAction
 from tracking.models import RegisteredModel, Run, Source, SyncRun
@@ -69,7 +69,7 @@ def source_create(
     )
     source.full_clean()
     try:
-        remote.TrackingClient._urls(source.url, source.kind)  # type: ignore[arg-type]
+        remote.rest_urls(source.url, source.kind)  # type: ignore[arg-type]
     except ValueError as exc:
         raise ValidationError({"url": str(exc)}) from None
     if writeback_enabled and source.kind != Source.Kind.MLFLOW:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tracking import client as remote
+from tracking import mlflow as remote
 from tracking import secrets
 from tracking.models import Source
 

@@ -48,7 +48,7 @@ from django.utils import timezone
 from audit.actors import SystemActor
 from audit.chain import canonical_json
 from audit.services import record
-from tracking import client as remote
+from tracking import mlflow as remote
 from tracking.audit_actions import TrackingAction
 from tracking.models import (
     GOVDASH_TAG_PREFIX,
@@ -124,33 +124,27 @@ def _run_digests(run: remote.Run) -> tuple[str, str]:
 
 
 def _pages(
+    client: remote.TrackingClient,
     endpoint: str,
     fetch: Callable[[str | None], remote.Page[T]],
     start_token: str | None = None,
     *,
     prefetch: bool = False,
 ) -> Iterator[tuple[remote.Page[T], str | None]]:
-    """Pages with the token that fetched each; a token that repeats is an error.
+    """Pages with the token that fetched each; a token that repeats is an error
+    (the client's page guard says so).
 
     With ``prefetch``, the next page is fetched in a helper thread while the
     caller writes the current one, so the server's time and ours overlap. At
     most two pages are in memory; the client is used by one thread at a time.
     """
     token = start_token
-    seen: set[str] = set()
+    guard = client.page_guard(endpoint, start_token)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="govdash-prefetch") as pool:
         pending = pool.submit(fetch, token) if prefetch else None
         while True:
             page = pending.result() if pending is not None else fetch(token)
-            next_token = page.next_page_token
-            if next_token and (next_token in seen or next_token == token):
-                raise remote.MalformedResponse(
-                    f"{endpoint}: the server returned the same page token twice; "
-                    "its paging is broken, stopping instead of looping",
-                    endpoint=endpoint,
-                )
-            if next_token:
-                seen.add(next_token)
+            next_token = guard.next_token(page)
             pending = pool.submit(fetch, next_token) if prefetch and next_token else None
             yield page, token
             # Let the page go before the next: memory stays at one or two pages.
@@ -223,6 +217,7 @@ class _Sync:
     def sync_experiments(self) -> None:
         seen: list[str] = []
         for page, _token in _pages(
+            self.client,
             "experiments/search",
             lambda token: self.client.search_experiments(max_results=PAGE_SIZE, page_token=token),
         ):
@@ -402,6 +397,7 @@ class _Sync:
             group = experiment_groups[group_index]
             token_for_group = start_token if group_index == start_group else None
             for page, _token in _pages(
+                self.client,
                 "runs/search",
                 lambda token, group=group: self.client.search_runs(  # type: ignore[misc]
                     group,
@@ -502,6 +498,7 @@ class _Sync:
     def sync_models(self) -> None:
         seen_models: list[str] = []
         for page, _token in _pages(
+            self.client,
             "registered-models/search",
             lambda token: self.client.search_registered_models(
                 max_results=min(PAGE_SIZE, 1000), page_token=token

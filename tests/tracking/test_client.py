@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
 from govdash.demo.mlflow_server import MlflowServer
-from tracking.client import (
+from tracking.mlflow import (
     AuthenticationFailed,
     EndpointNotSupported,
     MalformedResponse,
@@ -30,6 +30,7 @@ from tracking.client import (
 )
 
 from .conftest import GITLAB_READ_TOKEN, GITLAB_TOKEN, LONG_TAG, PAGING_RUNS, SCRIPT, Seed
+from .extra_calls import delete_alias, get_model_version, get_run, iter_registered_models, set_alias
 from .gitlab_fake import FaultProxy, GitLabFake
 
 
@@ -121,7 +122,7 @@ def test_runs_match_what_the_official_client_reports_field_by_field(
 def test_the_latest_metric_value_is_the_one_at_the_highest_step(
     client: TrackingClient, seed: Seed
 ) -> None:
-    run = client.get_run(seed.full_run)
+    run = get_run(client, seed.full_run)
 
     assert run.metrics["loss"].step == 9
     assert run.metrics["loss"].value == pytest.approx(0.1)
@@ -129,7 +130,7 @@ def test_the_latest_metric_value_is_the_one_at_the_highest_step(
 
 
 def test_unicode_and_markup_come_back_verbatim(client: TrackingClient, seed: Seed) -> None:
-    run = client.get_run(seed.full_run)
+    run = get_run(client, seed.full_run)
 
     assert run.run_name == f"baseline {SCRIPT} ✓"
     assert run.params["html"] == SCRIPT
@@ -141,8 +142,8 @@ def test_unicode_and_markup_come_back_verbatim(client: TrackingClient, seed: See
 def test_a_run_without_user_or_end_time_has_none_for_them(
     client: TrackingClient, seed: Seed
 ) -> None:
-    no_user = client.get_run(seed.no_user_run)
-    running = client.get_run(seed.running_run)
+    no_user = get_run(client, seed.no_user_run)
+    running = get_run(client, seed.running_run)
 
     assert no_user.user_id is None
     assert running.end_time is None
@@ -162,7 +163,7 @@ def test_registered_models_match_what_the_official_client_reports(
     client: TrackingClient, official: MlflowClient, seed: Seed
 ) -> None:
     expected = {m.name: m for m in official.search_registered_models(max_results=1000)}
-    got = {m.name: m for m in client.iter_registered_models()}
+    got = {m.name: m for m in iter_registered_models(client)}
 
     assert got.keys() == expected.keys()
     assert {seed.model, seed.quoted_model, seed.empty_model} <= got.keys()
@@ -213,7 +214,7 @@ def test_model_versions_come_in_version_order(client: TrackingClient, seed: Seed
 
 
 def test_get_model_version_reports_its_aliases(client: TrackingClient, seed: Seed) -> None:
-    assert client.get_model_version(seed.model, "2").aliases == ("champion",)
+    assert get_model_version(client, seed.model, "2").aliases == ("champion",)
 
 
 def test_probe_finds_everything_on_vanilla_mlflow(client: TrackingClient) -> None:
@@ -282,7 +283,7 @@ def test_experiment_pagination_returns_every_experiment_exactly_once(
 def test_model_and_version_pagination_return_everything_exactly_once(
     client: TrackingClient, seed: Seed
 ) -> None:
-    names = [m.name for m in client.iter_registered_models(page_size=1)]
+    names = [m.name for m in iter_registered_models(client, page_size=1)]
     versions = [v.version for v in client.iter_model_versions(seed.model, page_size=1)]
 
     assert len(names) == len(set(names)) >= 3
@@ -315,10 +316,10 @@ def test_set_run_tag_writes_back_to_mlflow(
 def test_set_and_delete_alias_change_the_registry(
     client: TrackingClient, official: MlflowClient, seed: Seed
 ) -> None:
-    client.set_alias(seed.model, "staging", "1")
+    set_alias(client, seed.model, "staging", "1")
     assert official.get_registered_model(seed.model).aliases["staging"] == "1"
 
-    client.delete_alias(seed.model, "staging")
+    delete_alias(client, seed.model, "staging")
     assert "staging" not in official.get_registered_model(seed.model).aliases
 
 
@@ -327,7 +328,7 @@ def test_set_and_delete_alias_change_the_registry(
 
 def test_a_missing_run_raises_resource_not_found(client: TrackingClient) -> None:
     with pytest.raises(ResourceNotFound, match="runs/get"):
-        client.get_run("0" * 32)
+        get_run(client, "0" * 32)
 
 
 def test_a_url_that_is_not_mlflow_raises_endpoint_not_supported(
@@ -382,7 +383,7 @@ def test_a_500_then_success_is_retried_and_succeeds(
 ) -> None:
     fault_proxy.fail_next(1, status=500)
 
-    run = proxied.get_run(seed.full_run)
+    run = get_run(proxied, seed.full_run)
 
     assert run.run_id == seed.full_run
     assert [r.status for r in fault_proxy.requests] == [500, 200]
@@ -696,7 +697,7 @@ def test_gitlab_runs_match_the_official_client_except_for_gitlab_quirks(
 def test_gitlab_metric_history_is_reduced_to_the_latest_value(
     gitlab: TrackingClient, gitlab_fake: GitLabFake, seed: Seed
 ) -> None:
-    run = gitlab.get_run(seed.full_run)
+    run = get_run(gitlab, seed.full_run)
 
     assert run.metrics["loss"].step == 9
     assert run.metrics["loss"].value == pytest.approx(0.1)
@@ -733,7 +734,7 @@ def test_gitlab_model_times_in_seconds_become_milliseconds(
 def test_gitlab_registered_models_are_listed_without_aliases(
     gitlab: TrackingClient, official: MlflowClient, seed: Seed
 ) -> None:
-    got = {m.name: m for m in gitlab.iter_registered_models(page_size=1)}
+    got = {m.name: m for m in iter_registered_models(gitlab, page_size=1)}
 
     assert got.keys() == {m.name for m in official.search_registered_models()}
     assert got[seed.model].aliases == {}
@@ -751,7 +752,7 @@ def test_gitlab_experiments_are_listed_without_times(
 
 def test_gitlab_set_alias_raises_endpoint_not_supported(gitlab: TrackingClient, seed: Seed) -> None:
     with pytest.raises(EndpointNotSupported, match="POST registered-models/alias"):
-        gitlab.set_alias(seed.model, "champion", "1")
+        set_alias(gitlab, seed.model, "champion", "1")
 
 
 def test_gitlab_set_run_tag_writes_back(
