@@ -1,21 +1,30 @@
-"""The JSON API at /api/v1/: session auth for the browser, bearer tokens for CI."""
+"""The JSON API at /api/v1/: session auth for the browser, bearer tokens for CI.
+
+Its contract (pages, errors, statuses) is described in docs/operations.md ("API");
+the shared pieces are in kernel.api, and the one exception handler is here.
+"""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.forms.utils import ErrorList
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI, Schema
+from ninja.errors import HttpError
 from ninja.security import HttpBearer, django_auth
 
 from audit.services import record
 from govdash.audit_actions import AccountsAction
 from govdash.models import ApiToken
 from govdash.services import token_authenticate, token_revoke
+from kernel.api import AnswerWith, ErrorOut
+from kernel.errors import Conflict, NotFound, Unavailable, one_line
 from kernel.roles import roles_of
 
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -67,6 +76,57 @@ api = NinjaAPI(
 )
 
 
+# --------------------------------------------------------------------------- errors
+
+# The status each error answers with (the first row the exception is an instance of).
+_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (NotFound, 404),
+    (Http404, 404),
+    (ObjectDoesNotExist, 404),
+    (Conflict, 409),
+    (PermissionDenied, 403),
+    (ValidationError, 422),
+    (Unavailable, 503),
+)
+_NOT_FOUND = "Not Found"
+
+
+def _answer(exc: Exception) -> tuple[int, dict[str, Any]]:
+    """The status and ``{"detail": ...}`` body of an error."""
+    if isinstance(exc, AnswerWith):
+        status, body = _answer(exc.error)
+        return status, {**body, **exc.fields}
+    status = next(code for kind, code in _STATUS if isinstance(exc, kind))
+    detail: Any
+    if isinstance(exc, Http404 | ObjectDoesNotExist):
+        detail = _NOT_FOUND  # never the model's name or the query
+    elif isinstance(exc, ValidationError):
+        if hasattr(exc, "error_dict"):
+            detail = {
+                field: ErrorList(errors).get_json_data() for field, errors in exc.error_dict.items()
+            }
+        else:
+            detail = " ".join(exc.messages)
+    elif isinstance(exc, PermissionDenied):
+        detail = one_line(exc, with_type=False) if str(exc) else "Forbidden"
+    else:
+        detail = one_line(exc, with_type=False)
+    return status, {"detail": detail}
+
+
+def error_answer(request: HttpRequest, exc: Any) -> HttpResponse:
+    """The API's one exception handler: domain errors (kernel.errors) and Django's
+    404, PermissionDenied and ValidationError, raised by any endpoint. (``exc`` is
+    an exception; ninja's type for handlers also admits exception classes.)"""
+    status, body = _answer(exc)
+    return api.create_response(request, body, status=status)
+
+
+for _error, _ in _STATUS:
+    api.add_exception_handler(_error, error_answer)
+api.add_exception_handler(AnswerWith, error_answer)
+
+
 class IndexOut(Schema):
     version: str
     openapi: str
@@ -78,7 +138,36 @@ class MeOut(Schema):
     email: str
     roles: list[str]
     is_staff: bool
-    auth: str
+    auth: Literal["token", "session"]
+
+    @staticmethod
+    def resolve_username(user: Any) -> str:
+        return str(user.get_username())
+
+    @staticmethod
+    def resolve_full_name(user: Any) -> str:
+        return str(user.get_full_name())
+
+    @staticmethod
+    def resolve_email(user: Any) -> str:
+        return user.email or ""
+
+    @staticmethod
+    def resolve_roles(user: Any) -> list[str]:
+        return sorted(roles_of(user))
+
+    @staticmethod
+    def resolve_auth(user: Any, context: dict[str, Any]) -> str:
+        return "token" if getattr(context["request"], "api_token", None) else "session"
+
+
+class RevokedOut(Schema):
+    prefix: str
+    revoked_at: str
+
+    @staticmethod
+    def resolve_revoked_at(token: ApiToken) -> str:
+        return token.revoked_at.isoformat() if token.revoked_at else ""
 
 
 @api.get("/", response=IndexOut, tags=["meta"], summary="API index")
@@ -87,36 +176,22 @@ def index(request: HttpRequest) -> dict[str, str]:
 
 
 @api.get("/me", response=MeOut, tags=["meta"], summary="Who the caller is")
-def me(request: HttpRequest) -> dict[str, Any]:
-    user = request.user
-    return {
-        "username": user.get_username(),
-        "full_name": user.get_full_name(),  # type: ignore[union-attr]
-        "email": user.email or "",  # type: ignore[union-attr]
-        "roles": sorted(roles_of(user)),
-        "is_staff": user.is_staff,  # type: ignore[union-attr]
-        "auth": "token" if getattr(request, "api_token", None) else "session",
-    }
-
-
-class RevokedOut(Schema):
-    prefix: str
-    revoked_at: str
+def me(request: HttpRequest) -> Any:
+    return request.user
 
 
 @api.delete(
     "/tokens/current",
-    response={200: RevokedOut, 400: dict},
+    response={200: RevokedOut, 400: ErrorOut},
     tags=["tokens"],
     summary="Revoke the token making this call",
 )
-def revoke_current_token(request: HttpRequest) -> Any:
+def revoke_current_token(request: HttpRequest) -> ApiToken:
     api_token: ApiToken | None = getattr(request, "api_token", None)
     if api_token is None:
-        return 400, {"detail": "This call must be made with a bearer token."}
+        raise HttpError(400, "This call must be made with a bearer token.")
     with transaction.atomic():
-        token = token_revoke(token=api_token, actor=request.user)  # type: ignore[arg-type]
-    return {"prefix": token.prefix, "revoked_at": token.revoked_at.isoformat()}  # type: ignore[union-attr]
+        return token_revoke(token=api_token, actor=request.user)  # type: ignore[arg-type]
 
 
 # Mounted last: the routers' endpoints use the API's authentication.

@@ -1,7 +1,9 @@
 """Compliance API, mounted at /api/v1/ by govdash.api: the dashboard's figures
 (same filters, same selectors), a run's assessments, and policies.
 
-Everything needs a signed-in session or a bearer token (the API's global auth).
+Everything needs a signed-in session or a bearer token (the API's global auth);
+errors are raised and answered by the API's one exception handler
+(docs/operations.md, "API").
 """
 
 from __future__ import annotations
@@ -9,13 +11,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, Query, Router, Schema
 
+from kernel.api import ErrorOut, attach, require_valid
+from kernel.errors import NotFound
 from reports.forms import ComplianceFilterForm
-from reports.models import PolicyVersion
+from reports.models import Assessment, PolicyVersion
 from reports.selectors import (
+    ComplianceFilters,
+    ComplianceSummary,
+    PolicyCompliance,
     PolicyOverview,
     Tally,
     compliance_summary,
@@ -33,11 +40,11 @@ from tracking.models import Run
 router = Router(tags=["compliance"])
 
 
+def _username(user: Any) -> str | None:
+    return user.get_username() if user is not None else None
+
+
 # --------------------------------------------------------------------------- schemas
-
-
-class ErrorOut(Schema):
-    detail: Any
 
 
 class SummaryFilters(Schema):
@@ -54,10 +61,15 @@ class SummaryFilters(Schema):
     until: dt.date | None = Field(None, description="Runs started on or before this date.")
 
 
+# Read from the summary's filters.
 class PolicyRef(Schema):
-    slug: str
-    name: str
+    slug: str = Field(alias="policy.slug")
+    name: str = Field(alias="policy.name")
     version: int | None = Field(description="The published version in force.")
+
+    @staticmethod
+    def resolve_version(filters: ComplianceFilters) -> int | None:
+        return filters.version.number if filters.version else None
 
 
 class TallyOut(Schema):
@@ -68,8 +80,14 @@ class TallyOut(Schema):
     compliant: int
     non_compliant: int
     error: int
-    compliance_rate: float | None = Field(description="Per cent compliant of assessed runs.")
+    compliance_rate: float | None = Field(
+        alias="rate", description="Per cent compliant of assessed runs."
+    )
     risk: dict[str, int]
+
+    @staticmethod
+    def resolve_source(tally: Tally) -> str | None:
+        return tally.source or None
 
 
 class TrendOut(Schema):
@@ -87,16 +105,17 @@ class FailingRuleOut(Schema):
     share: float = Field(description="Per cent of assessed runs failing the rule.")
 
 
+# A non-compliant assessment; the endpoint attaches failed_rule_ids.
 class LatestOut(Schema):
-    id: int = Field(description="Mirror id of the run.")
-    run_id: str
-    run_name: str
-    experiment: str
-    source: str
-    policy_version: int
+    id: int = Field(alias="run.pk", description="Mirror id of the run.")
+    run_id: str = Field(alias="run.run_id")
+    run_name: str = Field(alias="run.run_name")
+    experiment: str = Field(alias="run.experiment.name")
+    source: str = Field(alias="run.source.name")
+    policy_version: int = Field(alias="policy_version.number")
     risk: str
     score: int
-    failed_rules: list[str]
+    failed_rules: list[str] = Field(alias="failed_rule_ids")
     assessed_at: dt.datetime
 
 
@@ -107,7 +126,8 @@ class SummaryOut(Schema):
     runs: int = Field(description="Visible runs matching the filters.")
     not_assessed: int = Field(description="...of which have no current assessment.")
     awaiting_assessment: int = Field(
-        description="...whose current content is not assessed under the version in force."
+        alias="awaiting",
+        description="...whose current content is not assessed under the version in force.",
     )
     by_source: list[TallyOut]
     by_experiment: list[TallyOut]
@@ -116,6 +136,14 @@ class SummaryOut(Schema):
     trend: list[TrendOut]
     failing_rules: list[FailingRuleOut]
     latest_non_compliant: list[LatestOut]
+
+    @staticmethod
+    def resolve_policy(summary: ComplianceSummary) -> ComplianceFilters:
+        return summary.filters
+
+    @staticmethod
+    def resolve_filters(summary: ComplianceSummary) -> dict[str, str]:
+        return summary.filters.params(scope_only=True)
 
 
 class RuleResultOut(Schema):
@@ -131,7 +159,7 @@ class RuleResultOut(Schema):
 
 class AssessmentOut(Schema):
     id: int
-    policy_version: int
+    policy_version: int = Field(alias="policy_version.number")
     verdict: str
     risk: str
     score: int
@@ -141,25 +169,37 @@ class AssessmentOut(Schema):
     is_current: bool
 
 
+# RunPolicyOut attaches outcomes (the selector's rule results).
 class CurrentAssessmentOut(AssessmentOut):
-    results: list[RuleResultOut]
+    results: list[RuleResultOut] = Field(alias="outcomes")
 
 
 class RunPolicyOut(Schema):
-    policy: str
-    name: str
+    policy: str = Field(alias="policy.slug")
+    name: str = Field(alias="policy.name")
     version_in_force: int | None
     in_scope: bool
     stale_reason: str
     current: CurrentAssessmentOut | None
     history: list[AssessmentOut]
 
+    @staticmethod
+    def resolve_version_in_force(item: PolicyCompliance) -> int | None:
+        return item.current_version.number if item.current_version else None
 
+    @staticmethod
+    def resolve_current(item: PolicyCompliance) -> Assessment | None:
+        if item.current is None:
+            return None
+        return attach(item.current, outcomes=item.results)
+
+
+# The endpoint attaches compliance (the selector's answer per policy).
 class RunAssessmentsOut(Schema):
     id: int
     run_id: str
-    source: str
-    policies: list[RunPolicyOut]
+    source: str = Field(alias="source.name")
+    policies: list[RunPolicyOut] = Field(alias="compliance")
 
 
 class RuleOut(Schema):
@@ -171,6 +211,7 @@ class RuleOut(Schema):
     explained: str = Field(description="The check in plain words.")
 
 
+# PolicyDetailOut attaches state.
 class VersionOut(Schema):
     number: int
     state: str = Field(description="draft, in_force or superseded")
@@ -182,73 +223,50 @@ class VersionOut(Schema):
     content_hash: str
     rules: list[RuleOut]
 
+    @staticmethod
+    def resolve_created_by(version: PolicyVersion) -> str | None:
+        return _username(version.created_by)
+
+    @staticmethod
+    def resolve_published_by(version: PolicyVersion) -> str | None:
+        return _username(version.published_by)
+
+    @staticmethod
+    def resolve_rules(version: PolicyVersion) -> list[Any]:
+        return rules_of(version)
+
 
 class PolicyOut(Schema):
-    slug: str
-    name: str
-    description: str
-    sources: list[str]
-    is_active: bool
+    slug: str = Field(alias="policy.slug")
+    name: str = Field(alias="policy.name")
+    description: str = Field(alias="policy.description")
+    sources: list[str] = Field(alias="policy.source_names")
+    is_active: bool = Field(alias="policy.is_active")
     version_in_force: int | None
     draft_version: int | None
+
+    @staticmethod
+    def resolve_version_in_force(overview: PolicyOverview) -> int | None:
+        return overview.current.number if overview.current else None
+
+    @staticmethod
+    def resolve_draft_version(overview: PolicyOverview) -> int | None:
+        return overview.draft.number if overview.draft else None
+
+
+def _state(version: PolicyVersion, in_force: PolicyVersion | None) -> str:
+    if not version.is_published:
+        return "draft"
+    return "in_force" if version == in_force else "superseded"
 
 
 class PolicyDetailOut(PolicyOut):
     versions: list[VersionOut]
 
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _tally(tally: Tally) -> dict[str, Any]:
-    return {
-        "key": tally.key,
-        "label": tally.label,
-        "source": tally.source or None,
-        "total": tally.total,
-        "compliant": tally.compliant,
-        "non_compliant": tally.non_compliant,
-        "error": tally.error,
-        "compliance_rate": tally.rate,
-        "risk": dict(tally.risk),
-    }
-
-
-def _username(user: Any) -> str | None:
-    return user.get_username() if user is not None else None
-
-
-def _policy_out(overview: PolicyOverview) -> dict[str, Any]:
-    policy = overview.policy
-    return {
-        "slug": policy.slug,
-        "name": policy.name,
-        "description": policy.description,
-        "sources": list(policy.source_names),
-        "is_active": policy.is_active,
-        "version_in_force": overview.current.number if overview.current else None,
-        "draft_version": overview.draft.number if overview.draft else None,
-    }
-
-
-def _state(version: PolicyVersion, overview: PolicyOverview) -> str:
-    if not version.is_published:
-        return "draft"
-    return "in_force" if version == overview.current else "superseded"
-
-
-def _assessment(assessment: Any) -> dict[str, Any]:
-    return {
-        "id": assessment.pk,
-        "policy_version": assessment.policy_version.number,
-        "verdict": assessment.verdict,
-        "risk": assessment.risk,
-        "score": assessment.score,
-        "failed_rules": assessment.failed_rules,
-        "error": assessment.error,
-        "assessed_at": assessment.assessed_at,
-        "is_current": assessment.is_current,
-    }
+    @staticmethod
+    def resolve_versions(overview: PolicyOverview) -> list[PolicyVersion]:
+        in_force = overview.current
+        return [attach(version, state=_state(version, in_force)) for version in overview.versions]
 
 
 # --------------------------------------------------------------------------- endpoints
@@ -259,67 +277,19 @@ def _assessment(assessment: Any) -> dict[str, Any]:
     response={200: SummaryOut, 404: ErrorOut, 422: ErrorOut},
     summary="The compliance dashboard's figures, filtered like the dashboard",
 )
-def summary(request: HttpRequest, query: Query[SummaryFilters]) -> Any:
+def summary(request: HttpRequest, query: Query[SummaryFilters]) -> ComplianceSummary:
     given = {key: str(value) for key, value in query.dict().items() if value is not None}
     choices = filter_choices()
     form = ComplianceFilterForm(given, choices=choices)
-    if not form.is_valid():
-        return Status(422, {"detail": form.errors.get_json_data()})
+    require_valid(form)
     filters = form.filters()
     if filters is None:
-        return Status(404, {"detail": "There is no compliance policy."})
+        raise NotFound("There is no compliance policy.")
     result = compliance_summary(filters, choices)
     failed = failed_rule_ids(a.pk for a in result.latest_non_compliant)
-    return {
-        "policy": {
-            "slug": filters.policy.slug,
-            "name": filters.policy.name,
-            "version": filters.version.number if filters.version else None,
-        },
-        "filters": filters.params(scope_only=True),
-        "totals": _tally(result.totals),
-        "runs": result.runs,
-        "not_assessed": result.not_assessed,
-        "awaiting_assessment": result.awaiting,
-        "by_source": [_tally(t) for t in result.by_source],
-        "by_experiment": [_tally(t) for t in result.by_experiment],
-        "by_department": [_tally(t) for t in result.by_department],
-        "by_classification": [_tally(t) for t in result.by_classification],
-        "trend": [
-            {
-                "week_start": p.week_start,
-                "compliant": p.compliant,
-                "non_compliant": p.non_compliant,
-                "error": p.error,
-            }
-            for p in result.trend
-        ],
-        "failing_rules": [
-            {
-                "rule_id": r.rule_id,
-                "title": r.title,
-                "severity": r.severity,
-                "runs": r.runs,
-                "share": r.share,
-            }
-            for r in result.failing_rules
-        ],
-        "latest_non_compliant": [
-            {
-                "id": a.run.pk,
-                "run_id": a.run.run_id,
-                "run_name": a.run.run_name,
-                "experiment": a.run.experiment.name,
-                "source": a.run.source.name,
-                "policy_version": a.policy_version.number,
-                "risk": a.risk,
-                "score": a.score,
-                "failed_rules": failed.get(a.pk, []),
-                "assessed_at": a.assessed_at,
-            }
-            for a in result.latest_non_compliant
-        ],
-    }
+    for assessment in result.latest_non_compliant:
+        attach(assessment, failed_rule_ids=failed.get(assessment.pk, []))
+    return result
 
 
 @router.get(
@@ -327,47 +297,14 @@ def summary(request: HttpRequest, query: Query[SummaryFilters]) -> Any:
     response={200: RunAssessmentsOut, 404: ErrorOut, 409: ErrorOut},
     summary="A run's current assessment under each policy, with rule results, and its history",
 )
-def run_assessments(request: HttpRequest, run_id: str, source: str | None = None) -> Any:
+def run_assessments(request: HttpRequest, run_id: str, source: str | None = None) -> Run:
     run = run_by_mlflow_id(run_id, source)
-    if not isinstance(run, Run):
-        return run
-    policies = []
-    for item in run_compliance(run):
-        current = None
-        if item.current is not None:
-            current = {
-                **_assessment(item.current),
-                "results": [
-                    {
-                        "rule_id": r.rule_id,
-                        "title": r.title,
-                        "severity": r.severity,
-                        "outcome": r.outcome,
-                        "observed": r.observed,
-                        "expected": r.expected,
-                        "message": r.message,
-                        "description": r.description,
-                    }
-                    for r in item.results
-                ],
-            }
-        policies.append(
-            {
-                "policy": item.policy.slug,
-                "name": item.policy.name,
-                "version_in_force": item.current_version.number if item.current_version else None,
-                "in_scope": item.in_scope,
-                "stale_reason": item.stale_reason,
-                "current": current,
-                "history": [_assessment(a) for a in item.history],
-            }
-        )
-    return {"id": run.pk, "run_id": run.run_id, "source": run.source.name, "policies": policies}
+    return attach(run, compliance=run_compliance(run))
 
 
 @router.get("/policies", response=list[PolicyOut], summary="Compliance policies")
-def list_policies(request: HttpRequest) -> list[dict[str, Any]]:
-    return [_policy_out(overview) for overview in policy_overviews()]
+def list_policies(request: HttpRequest) -> list[PolicyOverview]:
+    return policy_overviews()
 
 
 @router.get(
@@ -375,37 +312,11 @@ def list_policies(request: HttpRequest) -> list[dict[str, Any]]:
     response={200: PolicyDetailOut, 404: ErrorOut},
     summary="One policy: every version (newest first) with its rules",
 )
-def get_policy(request: HttpRequest, slug: str) -> Any:
+def get_policy(request: HttpRequest, slug: str) -> PolicyOverview:
     overview = policy_overview(slug)
     if overview is None:
-        return Status(404, {"detail": "Not Found"})
-    return {
-        **_policy_out(overview),
-        "versions": [
-            {
-                "number": version.number,
-                "state": _state(version, overview),
-                "created_at": version.created_at,
-                "created_by": _username(version.created_by),
-                "published_at": version.published_at,
-                "published_by": _username(version.published_by),
-                "notes": version.notes,
-                "content_hash": version.content_hash,
-                "rules": [
-                    {
-                        "id": rule.id,
-                        "title": rule.title,
-                        "description": rule.description,
-                        "severity": rule.severity,
-                        "check": dict(rule.check),
-                        "explained": rule.explained,
-                    }
-                    for rule in rules_of(version)
-                ],
-            }
-            for version in overview.versions
-        ],
-    }
+        raise Http404
+    return overview
 
 
 @router.get(
