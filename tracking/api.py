@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from django.db.models import Q, QuerySet, prefetch_related_objects
+from django.db.models import QuerySet, prefetch_related_objects
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -37,7 +37,7 @@ from tracking.models import (
     SyncRun,
 )
 from tracking.permissions import SYNC_SOURCE
-from tracking.selectors import last_sync_by_source
+from tracking.selectors import last_sync, last_sync_by_source, model_versions_of_run
 from tracking.services import SyncAlreadyRunning
 
 router = Router(tags=["tracking"])
@@ -450,13 +450,7 @@ def list_sources(request: HttpRequest) -> list[dict[str, Any]]:
 @router.get("/sources/{name}", response=SourceOut, summary="One source, with its last sync")
 def get_source(request: HttpRequest, name: str) -> dict[str, Any]:
     source = get_object_or_404(Source, name=name)
-    last_sync = (
-        SyncRun.objects.filter(source=source)
-        .select_related("source", "requested_by")
-        .order_by("-created_at", "-pk")
-        .first()
-    )
-    return _source_out(source, last_sync)
+    return _source_out(source, last_sync(source))
 
 
 @router.post(
@@ -557,13 +551,7 @@ def get_run(request: HttpRequest, run_id: str, source: str | None = None) -> Any
     run = run_by_mlflow_id(run_id, source)
     if not isinstance(run, Run):
         return run
-    versions = (
-        ModelVersion.objects.filter(
-            Q(run=run) | Q(model__source_id=run.source_id, mlflow_run_id=run.run_id)
-        )
-        .select_related("model")
-        .order_by("model__name", "-creation_time", "-id")
-    )
+    versions = model_versions_of_run(run)
     return {
         **_run_out(run),
         "artifact_uri": run.artifact_uri,
@@ -604,14 +592,14 @@ def list_models(request: HttpRequest, query: Query[ModelQuery]) -> Any:
     summary="One model: versions, current aliases and the alias history",
 )
 def get_model(request: HttpRequest, model_id: int) -> dict[str, Any]:
-    model = get_object_or_404(RegisteredModel.objects.select_related("source"), pk=model_id)
+    model = get_object_or_404(
+        RegisteredModel.objects.with_open_alerts().select_related("source"), pk=model_id
+    )
     history = list(model.alias_changes.select_related("acknowledged_by"))
     return {
         **_model_out(model),
         "versions": [_version_out(version) for version in model.versions.all()],
         "alias_history": [_alias_change_out(change) for change in history],
-        "open_alerts": sum(
-            1 for change in history if change.unapproved and change.acknowledged_at is None
-        ),
+        "open_alerts": model.open_alert_count(),
         "web_url": links.model_link(model),
     }
