@@ -15,17 +15,10 @@ from ninja import Field, Query, Router, Schema, Status
 
 from reports.forms import ComplianceFilterForm
 from reports.models import PolicyVersion
-from reports.selectors import (
-    PolicyOverview,
-    Tally,
-    compliance_summary,
-    failed_rule_ids,
-    filter_choices,
-    policy_overview,
-    policy_overviews,
-    rules_of,
-    run_compliance,
-)
+from reports.selectors.dashboard import Tally, compliance_summary, filter_choices
+from reports.selectors.policies import PolicyOverview, policy_overview, policy_overviews, rules_of
+from reports.selectors.run_panel import run_compliance
+from reports.selectors.runs import failed_rule_ids
 from reports.services import policy_export_yaml
 from tracking.api import run_by_mlflow_id
 from tracking.models import Run

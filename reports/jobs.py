@@ -13,13 +13,12 @@ from rq import Retry
 from kernel.errors import one_line
 from kernel.queues import QueueUnavailable, get_queue
 from reports.models import Assessment, AssessmentBatch, AssessmentRequest, Policy
+from reports.selectors.assessing import runs_needing_assessment, stale_batches
 from reports.services import (
     assess_runs,
     assessment_request_create,
     batch_claim,
     batch_finish,
-    runs_needing_assessment,
-    stale_batches,
 )
 from reports.writeback import writeback_assessments
 

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from reports.jobs import QueueUnavailable, assess_pending, requeue_lost_batches
 from reports.models import Assessment, AssessmentBatch, AssessmentRequest, Policy
-from reports.services import request_progress
+from reports.selectors.assessing import request_progress
 from tracking.models import Experiment, Source
 
 
@@ -72,10 +72,10 @@ class Command(BaseCommand):
         tty = sys.stderr.isatty()
         last_line = 0.0
         while True:
-            progress = [request_progress(r) for r in requests]
-            done = sum(p["done"] for p in progress)
-            total = sum(p["total"] for p in progress)
-            open_batches = sum(p["open_batches"] for p in progress)
+            progress = request_progress(requests)
+            done = sum(p.done for p in progress)
+            total = sum(p.total for p in progress)
+            open_batches = sum(p.open_batches for p in progress)
             now = time.monotonic()
             if tty or now - last_line > 5 or not open_batches:
                 bar = "#" * int(30 * done / total) if total else ""
