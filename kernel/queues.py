@@ -66,7 +66,7 @@ def get_queue(name: str) -> Queue | InlineQueue:
 def enqueue(queue: str, func: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Any:
     """Put one job on ``queue``; raises ``QueueUnavailable`` when Redis cannot take it."""
     try:
-        return get_queue(queue).enqueue(func, *args, **kwargs)
+        return get_queue(queue).enqueue(func, *args, **kwargs)  # type: ignore[type-var]
     except (RedisError, OSError) as exc:
         raise QueueUnavailable(f"the job queue cannot be reached: {one_line(exc)}") from None
 

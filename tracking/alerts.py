@@ -7,7 +7,7 @@ calls ``alert_raise``. People acknowledge alerts here."""
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -49,7 +49,7 @@ def alert_raise(*, change: AliasChange, reason: str) -> AliasChange:
 
 
 @transaction.atomic
-def alert_acknowledge(*, change: AliasChange, actor: AbstractBaseUser) -> AliasChange:
+def alert_acknowledge(*, change: AliasChange, actor: User) -> AliasChange:
     """Mark an open alert as seen. Compare-and-swap: of two people acknowledging
     at once, one wins and the other gets ``AlertAlreadyAcknowledged``."""
     if not actor.has_perm(ACKNOWLEDGE_ALERT, change):

@@ -6,7 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 from redis.exceptions import RedisError
 from rq.cron import CronScheduler
 
-from kernel.queues import one_line, redis_connection
+from kernel.errors import one_line
+from kernel.queues import redis_connection
 
 CONFIG = "govdash.cron"
 
@@ -29,6 +30,9 @@ class Command(BaseCommand):
         if not jobs:
             raise CommandError(f"no periodic jobs could be registered from {CONFIG}")
         self.stdout.write(
-            "scheduler: " + ", ".join(f"{job.func.__name__} every {job.interval}s" for job in jobs)
+            "scheduler: "
+            + ", ".join(
+                f"{getattr(job.func, '__name__', job.func)} every {job.interval}s" for job in jobs
+            )
         )
         scheduler.start()
