@@ -286,7 +286,9 @@ def assess_now(request: HttpRequest) -> HttpResponse:
             )
         else:
             messages.info(
-                request, "Nothing to assess: every run here is assessed under the current version."
+                request,
+                "Nothing to assess: every run here is assessed under the current version "
+                "or already queued.",
             )
     return redirect(reverse("reports:dashboard") + "?" + urlencode(scope))
 
