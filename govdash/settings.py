@@ -1,4 +1,4 @@
-"""govdash settings: read from the environment only (see CONTRACT.md).
+"""govdash settings: read from the environment only (docs/operations.md, "Environment").
 
 Nothing here is meant to be edited per deployment; set environment variables.
 """
