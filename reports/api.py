@@ -19,20 +19,11 @@ from kernel.api import ErrorOut, attach, require_valid
 from kernel.errors import NotFound
 from reports.forms import ComplianceFilterForm
 from reports.models import Assessment, PolicyVersion
-from reports.selectors import (
-    ComplianceFilters,
-    ComplianceSummary,
-    PolicyCompliance,
-    PolicyOverview,
-    Tally,
-    compliance_summary,
-    failed_rule_ids,
-    filter_choices,
-    policy_overview,
-    policy_overviews,
-    rules_of,
-    run_compliance,
-)
+from reports.selectors.common import ComplianceFilters
+from reports.selectors.dashboard import ComplianceSummary, Tally, compliance_summary, filter_choices
+from reports.selectors.policies import PolicyOverview, policy_overview, policy_overviews, rules_of
+from reports.selectors.run_panel import PolicyCompliance, run_compliance
+from reports.selectors.runs import failed_rule_ids
 from reports.services import policy_export_yaml
 from tracking.api import run_by_mlflow_id
 from tracking.models import Run

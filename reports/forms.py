@@ -11,12 +11,8 @@ from django.core.exceptions import ValidationError
 from kernel.forms import UswdsForm, style_uswds
 from reports.models import Assessment, Policy
 from reports.rules import RISK_LEVELS
-from reports.selectors import (
-    VERDICT_LABELS,
-    ComplianceFilters,
-    FilterChoices,
-    default_policy,
-)
+from reports.selectors.common import VERDICT_LABELS, ComplianceFilters, FilterChoices
+from reports.selectors.policies import default_policy
 from tracking.models import Experiment, Source
 
 MAX_POLICY_BYTES = 256 * 1024

@@ -13,13 +13,12 @@ from rq import Retry
 from kernel.errors import one_line
 from kernel.queues import QueueUnavailable, get_queue
 from reports.models import Assessment, AssessmentBatch, AssessmentRequest, Policy
+from reports.selectors.assessing import runs_to_queue, stale_batches
 from reports.services import (
     assess_runs,
     assessment_request_create,
     batch_claim,
     batch_finish,
-    runs_needing_assessment,
-    stale_batches,
 )
 from reports.writeback import writeback_assessments
 
@@ -93,21 +92,20 @@ def assess_pending(
     actor: User | None = None,
 ) -> list[AssessmentRequest]:
     """Queue assessment of every run whose current content has not been
-    assessed under its policies' current versions. Raises QueueUnavailable."""
+    assessed under its policies' current versions, unless an open batch holds
+    it already (a run is never queued twice). Raises QueueUnavailable."""
     policies = [policy] if policy else list(Policy.objects.filter(is_active=True))
     requests = []
     for item in policies:
         version = item.current_version()
         if version is None:
             continue
-        runs = runs_needing_assessment(version)
-        if source_name:
-            runs = runs.filter(source__name=source_name)
-        if experiment_name:
-            runs = runs.filter(experiment__name=experiment_name)
-        if not runs.exists():
+        run_ids = runs_to_queue(version, source_name=source_name, experiment_name=experiment_name)
+        if not run_ids:
             continue
-        request = assessment_request_create(version=version, runs=runs, reason=reason, actor=actor)
+        request = assessment_request_create(
+            version=version, runs=run_ids, reason=reason, actor=actor
+        )
         _enqueue(list(request.batches.all()))
         requests.append(request)
     return requests

@@ -8,7 +8,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from kernel.registry import Panel, register_panel
-from reports.selectors import run_compliance
+from reports.selectors.run_panel import run_compliance
 from tracking.models import Run
 
 

@@ -28,7 +28,7 @@ import datetime as dt
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,6 +208,23 @@ def validate_rules(raw: Any) -> list[Rule]:
 
 
 # --------------------------------------------------------------------------- evaluation
+#
+# Each check kind has an evaluator (what a run must satisfy) and, next to it,
+# its explanation: the check in words a compliance officer can act on (shown
+# on the policy pages, the run's compliance panel and the API).
+
+_OP_WORDS = {
+    "==": "equal to",
+    "!=": "different from",
+    ">": "greater than",
+    ">=": "at least",
+    "<": "less than",
+    "<=": "at most",
+}
+
+
+def _listed(values: Sequence[Any]) -> str:
+    return ", ".join(str(value) for value in values)
 
 
 def _norm(value: str, case_sensitive: bool) -> str:
@@ -225,6 +242,10 @@ def _tag_present(rule: Rule, run: RunFacts) -> Result:
     if value is None or not value.strip():
         return _result(rule, "fail", value, f"tag {key} set", f"The run has no tag {key}.")
     return _result(rule, "pass", value, f"tag {key} set", f"Tag {key} is {value!r}.")
+
+
+def _explain_tag_present(check: Mapping[str, Any]) -> str:
+    return f'The run must have a tag "{check.get("key", "")}" with a value.'
 
 
 def _tag_in(rule: Rule, run: RunFacts) -> Result:
@@ -245,6 +266,16 @@ def _tag_in(rule: Rule, run: RunFacts) -> Result:
     )
 
 
+def _explain_tag_in(check: Mapping[str, Any]) -> str:
+    how = (
+        "exactly as written"
+        if check.get("case_sensitive")
+        else "letter case and surrounding spaces are ignored"
+    )
+    key = check.get("key", "")
+    return f'The run\'s tag "{key}" must be one of: {_listed(check["values"])} ({how}).'
+
+
 def _tag_matches(rule: Rule, run: RunFacts) -> Result:
     key, pattern = rule.check["key"], rule.check["pattern"]
     value = run.tags.get(key)
@@ -258,12 +289,20 @@ def _tag_matches(rule: Rule, run: RunFacts) -> Result:
     )
 
 
+def _explain_tag_matches(check: Mapping[str, Any]) -> str:
+    return f'The run\'s tag "{check.get("key", "")}" must match the pattern {check["pattern"]}.'
+
+
 def _param_present(rule: Rule, run: RunFacts) -> Result:
     key = rule.check["key"]
     value = run.params.get(key)
     if value is None:
         return _result(rule, "fail", None, f"param {key} logged", f"Param {key} was not logged.")
     return _result(rule, "pass", value, f"param {key} logged", f"Param {key} is {value!r}.")
+
+
+def _explain_param_present(check: Mapping[str, Any]) -> str:
+    return f'The run must log the parameter "{check.get("key", "")}".'
 
 
 def _compare(rule: Rule, observed: Any, label: str) -> Result:
@@ -294,10 +333,21 @@ def _param_compare(rule: Rule, run: RunFacts) -> Result:
     return _compare(rule, run.params.get(rule.check["key"]), f"param {rule.check['key']}")
 
 
+def _explain_param_compare(check: Mapping[str, Any]) -> str:
+    op = _OP_WORDS.get(check["op"], check["op"])
+    return f'The run\'s parameter "{check.get("key", "")}" must be {op} {check["value"]}.'
+
+
 def _metric_threshold(rule: Rule, run: RunFacts) -> Result:
     metric = run.metrics.get(rule.check["key"])
     value = metric.get("value") if isinstance(metric, Mapping) else metric
     return _compare(rule, value, f"metric {rule.check['key']}")
+
+
+def _explain_metric_threshold(check: Mapping[str, Any]) -> str:
+    op = _OP_WORDS.get(check["op"], check["op"])
+    key = check.get("key", "")
+    return f'The run\'s latest value of the metric "{key}" must be {op} {check["value"]}.'
 
 
 def _status_in(rule: Rule, run: RunFacts) -> Result:
@@ -308,6 +358,10 @@ def _status_in(rule: Rule, run: RunFacts) -> Result:
     return _result(
         rule, "fail", run.status, values, f"The run is {run.status or 'without status'}."
     )
+
+
+def _explain_status_in(check: Mapping[str, Any]) -> str:
+    return f"The run's status must be one of: {_listed(check['values'])}."
 
 
 _ANONYMOUS = {"", "unknown", "none", "null", "root", "anonymous"}
@@ -327,6 +381,15 @@ def _user_known(rule: Rule, run: RunFacts) -> Result:
     return _result(rule, "fail", user or None, expected, "The run does not record a known user.")
 
 
+def _explain_user_known(check: Mapping[str, Any]) -> str:
+    if check.get("users"):
+        return f"The run must be recorded by one of: {_listed(check['users'])}."
+    return (
+        'The run must record a named user (not empty, "unknown", "none", "null", '
+        '"root" or "anonymous").'
+    )
+
+
 def _artifact_scheme(rule: Rule, run: RunFacts) -> Result:
     allowed = [s.lower() for s in rule.check["allowed"]]
     location = (run.artifact_uri or run.experiment_artifact_location or "").strip()
@@ -342,6 +405,13 @@ def _artifact_scheme(rule: Rule, run: RunFacts) -> Result:
         location,
         allowed,
         f"Artifacts are stored via {scheme}, which is not an allowed scheme.",
+    )
+
+
+def _explain_artifact_scheme(check: Mapping[str, Any]) -> str:
+    return (
+        f"The run's artifacts must be stored via one of: {_listed(check['allowed'])}; "
+        "a plain local path is not accepted unless listed."
     )
 
 
@@ -370,6 +440,15 @@ def _retention(rule: Rule, run: RunFacts, *, now: dt.datetime) -> Result:
     )
 
 
+def _explain_retention(check: Mapping[str, Any]) -> str:
+    days = int(check["days"])
+    exemption = check.get("exemption_tag", "retention_exempt")
+    return (
+        f'Runs older than {days:,} days must be deleted or carry a tag "{exemption}"; '
+        "younger runs are not concerned."
+    )
+
+
 def _owner_tag(rule: Rule, run: RunFacts) -> Result:
     keys = rule.check["keys"]
     places: list[tuple[str, Mapping[str, str]]] = [("experiment", run.experiment_tags)]
@@ -394,6 +473,11 @@ def _owner_tag(rule: Rule, run: RunFacts) -> Result:
     )
 
 
+def _explain_owner_tag(check: Mapping[str, Any]) -> str:
+    keys = " or ".join(f'"{k}"' for k in check["keys"])
+    return f"The experiment, or a registered model made from the run, must have a tag {keys}."
+
+
 def _activity_logged(rule: Rule, run: RunFacts) -> Result:
     need = rule.check.get("require", ["params", "metrics", "user"])
     missing = []
@@ -413,10 +497,16 @@ def _activity_logged(rule: Rule, run: RunFacts) -> Result:
     return _result(rule, "pass", observed, need, "Params, metrics and user were recorded.")
 
 
+def _explain_activity_logged(check: Mapping[str, Any]) -> str:
+    need = check.get("require") or ["params", "metrics", "user"]
+    return f"The run must record: {_listed(need)}."
+
+
 @dataclass(frozen=True)
 class _CheckSpec:
     evaluate: Callable[..., Result]
     fields: dict[str, tuple[Callable[[Any, str], Any], bool]]
+    explain: Callable[[Mapping[str, Any]], str]
     needs_now: bool = False
 
 
@@ -442,28 +532,49 @@ def _any_value(value: Any, where: str) -> Any:
 
 
 CHECKS: dict[str, _CheckSpec] = {
-    "tag_present": _CheckSpec(_tag_present, {"key": (_text, True)}),
+    "tag_present": _CheckSpec(_tag_present, {"key": (_text, True)}, _explain_tag_present),
     "tag_in": _CheckSpec(
         _tag_in,
         {"key": (_text, True), "values": (_text_list, True), "case_sensitive": (_bool, False)},
+        _explain_tag_in,
     ),
-    "tag_matches": _CheckSpec(_tag_matches, {"key": (_text, True), "pattern": (_text, True)}),
-    "param_present": _CheckSpec(_param_present, {"key": (_text, True)}),
+    "tag_matches": _CheckSpec(
+        _tag_matches, {"key": (_text, True), "pattern": (_text, True)}, _explain_tag_matches
+    ),
+    "param_present": _CheckSpec(_param_present, {"key": (_text, True)}, _explain_param_present),
     "param_compare": _CheckSpec(
-        _param_compare, {"key": (_text, True), "op": (_op, True), "value": (_any_value, True)}
+        _param_compare,
+        {"key": (_text, True), "op": (_op, True), "value": (_any_value, True)},
+        _explain_param_compare,
     ),
     "metric_threshold": _CheckSpec(
-        _metric_threshold, {"key": (_text, True), "op": (_op, True), "value": (_number, True)}
+        _metric_threshold,
+        {"key": (_text, True), "op": (_op, True), "value": (_number, True)},
+        _explain_metric_threshold,
     ),
-    "status_in": _CheckSpec(_status_in, {"values": (_text_list, True)}),
-    "user_known": _CheckSpec(_user_known, {"users": (_text_list, False)}),
-    "artifact_scheme": _CheckSpec(_artifact_scheme, {"allowed": (_text_list, True)}),
+    "status_in": _CheckSpec(_status_in, {"values": (_text_list, True)}, _explain_status_in),
+    "user_known": _CheckSpec(_user_known, {"users": (_text_list, False)}, _explain_user_known),
+    "artifact_scheme": _CheckSpec(
+        _artifact_scheme, {"allowed": (_text_list, True)}, _explain_artifact_scheme
+    ),
     "retention": _CheckSpec(
-        _retention, {"days": (_positive, True), "exemption_tag": (_text, False)}, needs_now=True
+        _retention,
+        {"days": (_positive, True), "exemption_tag": (_text, False)},
+        _explain_retention,
+        needs_now=True,
     ),
-    "owner_tag": _CheckSpec(_owner_tag, {"keys": (_text_list, True)}),
-    "activity_logged": _CheckSpec(_activity_logged, {"require": (_require_list, False)}),
+    "owner_tag": _CheckSpec(_owner_tag, {"keys": (_text_list, True)}, _explain_owner_tag),
+    "activity_logged": _CheckSpec(
+        _activity_logged, {"require": (_require_list, False)}, _explain_activity_logged
+    ),
 }
+
+
+def explain_check(check: Mapping[str, Any]) -> str:
+    """A rule's check in words a compliance officer can act on."""
+    kind = check.get("kind", "")
+    spec = CHECKS.get(kind)
+    return spec.explain(check) if spec is not None else f"A {kind} check."
 
 
 def evaluate(rule: Rule, run: RunFacts, *, now: dt.datetime) -> Result:

@@ -13,7 +13,7 @@ import yaml
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -199,23 +199,6 @@ def _facts(runs: Sequence[Run]) -> dict[int, RunFacts]:
     }
 
 
-def runs_in_scope(policy: Policy) -> QuerySet[Run]:
-    runs = Run.objects.filter(gone_at__isnull=True, lifecycle_stage="active")
-    if policy.source_names:
-        runs = runs.filter(source__name__in=policy.source_names)
-    return runs
-
-
-def runs_needing_assessment(version: PolicyVersion) -> QuerySet[Run]:
-    """Runs in scope whose current content has no assessment under ``version``."""
-    done = Assessment.objects.filter(
-        run=OuterRef("pk"),
-        policy_version=version,
-        run_content_hash=OuterRef("facts_hash"),
-    )
-    return runs_in_scope(version.policy).exclude(Exists(done))
-
-
 # --------------------------------------------------------------------------- assessing
 
 
@@ -357,17 +340,22 @@ def _jsonable(value: Any) -> Any:
 def assessment_request_create(
     *,
     version: PolicyVersion,
-    runs: QuerySet[Run],
+    runs: QuerySet[Run] | Iterable[int],
     reason: str,
     actor: User | None = None,
 ) -> AssessmentRequest:
-    """Split the runs into batches (one job each); the caller enqueues them."""
+    """Split the runs (a queryset, or primary keys such as
+    ``reports.selectors.assessing.runs_to_queue`` gives) into batches, one job
+    each; the caller enqueues them."""
     request = AssessmentRequest.objects.create(
         policy_version=version,
         reason=reason[:200],
         requested_by=actor if actor and actor.is_authenticated else None,
     )
-    run_ids = list(runs.order_by("pk").values_list("pk", flat=True))
+    if isinstance(runs, QuerySet):
+        run_ids = list(runs.order_by("pk").values_list("pk", flat=True))
+    else:
+        run_ids = sorted(runs)
     AssessmentBatch.objects.bulk_create(
         AssessmentBatch(request=request, run_ids=run_ids[i : i + BATCH_SIZE])
         for i in range(0, len(run_ids), BATCH_SIZE)
@@ -410,29 +398,3 @@ def batch_finish(batch: AssessmentBatch, *, error: str = "", retry: bool = False
     AssessmentBatch.objects.filter(pk=batch.pk, status=AssessmentBatch.Status.RUNNING).update(
         status=to, error=error, heartbeat_at=timezone.now()
     )
-
-
-def stale_batches(*, older_than: dt.timedelta) -> QuerySet[AssessmentBatch]:
-    cutoff = timezone.now() - older_than
-    return AssessmentBatch.objects.filter(
-        Q(status=AssessmentBatch.Status.RUNNING, heartbeat_at__lt=cutoff)
-    )
-
-
-def request_progress(request: AssessmentRequest) -> dict[str, int]:
-    from django.db.models import Count, Sum
-
-    batches = request.batches.aggregate(
-        done=Sum("done"),
-        failed=Count("pk", filter=Q(status=AssessmentBatch.Status.FAILED)),
-        open=Count(
-            "pk",
-            filter=Q(status__in=[AssessmentBatch.Status.QUEUED, AssessmentBatch.Status.RUNNING]),
-        ),
-    )
-    return {
-        "total": request.total,
-        "done": min(batches["done"] or 0, request.total),
-        "failed_batches": batches["failed"] or 0,
-        "open_batches": batches["open"] or 0,
-    }

@@ -8,7 +8,8 @@ from typing import Any
 import django_tables2 as tables
 from django.utils.html import format_html, format_html_join
 
-from reports.selectors import RISK_LABELS, VERDICT_LABELS, failed_rule_ids
+from reports.selectors.common import RISK_LABELS, VERDICT_LABELS
+from reports.selectors.runs import failed_rule_ids
 from tracking.models import Run
 
 TABLE_ATTRS = {"class": "usa-table usa-table--compact usa-table--striped width-full"}

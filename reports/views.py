@@ -36,21 +36,16 @@ from reports.jobs import QueueUnavailable, assess_pending
 from reports.models import Policy, PolicyVersion
 from reports.permissions import ASSESS_RUNS, EDIT_POLICY, PUBLISH_POLICY
 from reports.rules import RISK_LEVELS
-from reports.selectors import (
-    RISK_LABELS,
-    ComplianceFilters,
+from reports.selectors.assessing import assessment_activity
+from reports.selectors.common import RISK_LABELS, ComplianceFilters
+from reports.selectors.dashboard import (
     ComplianceSummary,
     Tally,
-    assessment_activity,
-    compliance_runs,
     compliance_summary,
-    default_policy,
-    failed_rule_ids,
     filter_choices,
-    policy_overview,
-    policy_overviews,
-    rules_of,
 )
+from reports.selectors.policies import default_policy, policy_overview, policy_overviews, rules_of
+from reports.selectors.runs import compliance_runs, failed_rule_ids
 from reports.services import (
     PolicyError,
     PolicyLocked,
@@ -291,7 +286,9 @@ def assess_now(request: HttpRequest) -> HttpResponse:
             )
         else:
             messages.info(
-                request, "Nothing to assess: every run here is assessed under the current version."
+                request,
+                "Nothing to assess: every run here is assessed under the current version "
+                "or already queued.",
             )
     return redirect(reverse("reports:dashboard") + "?" + urlencode(scope))
 

@@ -15,7 +15,7 @@ import datetime as dt
 from typing import Any, Literal
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet, prefetch_related_objects
+from django.db.models import QuerySet, prefetch_related_objects
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -39,14 +39,13 @@ from tracking.jobs import sync_enqueue
 from tracking.models import (
     AliasChange,
     Experiment,
-    ModelVersion,
     RegisteredModel,
     Run,
     Source,
     SyncRun,
 )
 from tracking.permissions import SYNC_SOURCE
-from tracking.selectors import last_sync_by_source
+from tracking.selectors import last_sync, last_sync_by_source, model_versions_of_run
 from tracking.services import SyncAlreadyRunning
 
 router = Router(tags=["tracking"])
@@ -325,13 +324,7 @@ def list_sources(request: HttpRequest) -> list[Source]:
 )
 def get_source(request: HttpRequest, name: str) -> Source:
     source = get_object_or_404(Source, name=name)
-    last_sync = (
-        SyncRun.objects.filter(source=source)
-        .select_related("source", "requested_by")
-        .order_by("-created_at", "-pk")
-        .first()
-    )
-    return attach(source, last_sync=last_sync)
+    return attach(source, last_sync=last_sync(source))
 
 
 @router.post(
@@ -422,14 +415,7 @@ def run_by_mlflow_id(run_id: str, source: str | None) -> Run:
 )
 def get_run(request: HttpRequest, run_id: str, source: str | None = None) -> Run:
     run = run_by_mlflow_id(run_id, source)
-    versions = (
-        ModelVersion.objects.filter(
-            Q(run=run) | Q(model__source_id=run.source_id, mlflow_run_id=run.run_id)
-        )
-        .select_related("model")
-        .order_by("model__name", "-creation_time", "-id")
-    )
-    return attach(run, versions_of_run=versions)
+    return attach(run, versions_of_run=model_versions_of_run(run))
 
 
 @router.get(
@@ -452,9 +438,8 @@ def list_models(request: HttpRequest, query: Query[ModelQuery]) -> QuerySet[Regi
     summary="One model: versions, current aliases and the alias history",
 )
 def get_model(request: HttpRequest, model_id: int) -> RegisteredModel:
-    model = get_object_or_404(RegisteredModel.objects.select_related("source"), pk=model_id)
-    history = list(model.alias_changes.select_related("acknowledged_by"))
-    open_alerts = sum(
-        1 for change in history if change.unapproved and change.acknowledged_at is None
+    model = get_object_or_404(
+        RegisteredModel.objects.with_open_alerts().select_related("source"), pk=model_id
     )
-    return attach(model, alias_history=history, open_alerts=open_alerts)
+    history = list(model.alias_changes.select_related("acknowledged_by"))
+    return attach(model, alias_history=history, open_alerts=model.open_alert_count())

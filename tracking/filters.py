@@ -6,7 +6,7 @@ hidden for good.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import django_filters
 from django import forms
@@ -14,7 +14,15 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.fields.json import KeyTransform
 
 from kernel.forms import style_uswds
-from tracking.models import AliasChange, Experiment, RegisteredModel, Run, Source
+from tracking.models import (
+    AliasChange,
+    Experiment,
+    ExperimentQuerySet,
+    RegisteredModel,
+    Run,
+    RunQuerySet,
+    Source,
+)
 
 RUN_STATUSES = (
     ("RUNNING", "Running"),
@@ -54,7 +62,7 @@ RUN_LIST_FIELDS = (
 )
 
 
-def runs_for_list() -> QuerySet[Run]:
+def runs_for_list() -> RunQuerySet:
     return Run.objects.select_related("source", "experiment").only(*RUN_LIST_FIELDS)
 
 
@@ -147,19 +155,22 @@ class RunFilter(_UswdsFilterSet):
             return queryset
         return queryset.filter(Q(run_name__icontains=value) | Q(run_id__icontains=value))
 
-    def filter_lifecycle(self, queryset: QuerySet[Run], name: str, value: str) -> QuerySet[Run]:
+    def filter_lifecycle(self, queryset: RunQuerySet, name: str, value: str) -> RunQuerySet:
         return lifecycle_filter(queryset, value)
 
     def filter_tag(self, queryset: QuerySet[Run], name: str, value: str) -> QuerySet[Run]:
         return filter_by_tag(queryset, value)
 
 
-def lifecycle_filter(queryset: QuerySet[Any], value: str) -> QuerySet[Any]:
+_Lifecycled = TypeVar("_Lifecycled", RunQuerySet, ExperimentQuerySet)
+
+
+def lifecycle_filter(queryset: _Lifecycled, value: str) -> _Lifecycled:
     if value == "deleted":
-        return queryset.filter(Q(lifecycle_stage="deleted") | Q(gone_at__isnull=False))
+        return queryset.deleted()
     if value == "all":
         return queryset
-    return queryset.filter(lifecycle_stage="active", gone_at__isnull=True)
+    return queryset.visible()
 
 
 class ExperimentFilter(_UswdsFilterSet):
@@ -175,8 +186,8 @@ class ExperimentFilter(_UswdsFilterSet):
         fields = ["q", "source", "lifecycle", "tag"]
 
     def filter_lifecycle(
-        self, queryset: QuerySet[Experiment], name: str, value: str
-    ) -> QuerySet[Experiment]:
+        self, queryset: ExperimentQuerySet, name: str, value: str
+    ) -> ExperimentQuerySet:
         return lifecycle_filter(queryset, value)
 
     def filter_tag(self, queryset: QuerySet[Experiment], name: str, value: str) -> QuerySet[Any]:

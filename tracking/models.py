@@ -10,7 +10,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
@@ -18,6 +19,20 @@ from django.utils import timezone
 # server (the verdict and risk): they are not facts about the run, so they are
 # left out of the content compliance rules look at (``Run.facts_hash``).
 GOVDASH_TAG_PREFIX = "govdash."
+
+
+def visible_q(prefix: str = "") -> Q:
+    """What "visible" means for runs and experiments: active lifecycle and still on
+    the server. ``prefix`` is the path to the row from the model a query starts at
+    (``"run__"`` from an assessment). ``RunQuerySet.visible()`` and
+    ``ExperimentQuerySet.visible()`` are this condition; ``is_visible`` says it of one row."""
+    return Q(**{f"{prefix}lifecycle_stage": "active", f"{prefix}gone_at__isnull": True})
+
+
+def deleted_q(prefix: str = "") -> Q:
+    """The opposite view: deleted on the server, or gone from it."""
+    return Q(**{f"{prefix}lifecycle_stage": "deleted"}) | Q(**{f"{prefix}gone_at__isnull": False})
+
 
 SOURCE_NAME = RegexValidator(
     r"^[a-z0-9][a-z0-9_.-]{0,62}$",
@@ -141,6 +156,14 @@ class SyncRun(models.Model):
         return min(100, int(100 * self.progress_done / self.progress_total))
 
 
+class ExperimentQuerySet(models.QuerySet["Experiment"]):
+    def visible(self) -> ExperimentQuerySet:
+        return self.filter(visible_q())
+
+    def deleted(self) -> ExperimentQuerySet:
+        return self.filter(deleted_q())
+
+
 class Experiment(models.Model):
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="experiments")
     experiment_id = models.CharField(max_length=64)
@@ -154,6 +177,8 @@ class Experiment(models.Model):
     first_seen_at = models.DateTimeField(default=timezone.now)
     synced_at = models.DateTimeField(default=timezone.now)
     gone_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ExperimentQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -176,7 +201,11 @@ class Experiment(models.Model):
 
 class RunQuerySet(models.QuerySet["Run"]):
     def visible(self) -> RunQuerySet:
-        return self.filter(lifecycle_stage="active", gone_at__isnull=True)
+        """Runs shown and assessed by default: active lifecycle, still on the server."""
+        return self.filter(visible_q())
+
+    def deleted(self) -> RunQuerySet:
+        return self.filter(deleted_q())
 
 
 class Run(models.Model):
@@ -231,6 +260,29 @@ class Run(models.Model):
     def is_deleted(self) -> bool:
         return self.lifecycle_stage == "deleted" or self.gone_at is not None
 
+    @property
+    def is_visible(self) -> bool:
+        """``visible_q`` for one loaded run."""
+        return self.lifecycle_stage == "active" and self.gone_at is None
+
+
+class RegisteredModelQuerySet(models.QuerySet["RegisteredModel"]):
+    def with_open_alerts(self) -> RegisteredModelQuerySet:
+        """Each model with ``open_alerts``, its number of open alerts
+        (``AliasChangeQuerySet.open_alerts``): a correlated COUNT, so evaluated
+        for the rows fetched only."""
+        counted = (
+            AliasChange.objects.open_alerts()
+            .filter(model=OuterRef("pk"))
+            .order_by()
+            .values("model")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return self.annotate(
+            open_alerts=Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+        )
+
 
 class RegisteredModel(models.Model):
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="registered_models")
@@ -246,6 +298,8 @@ class RegisteredModel(models.Model):
     synced_at = models.DateTimeField(default=timezone.now)
     gone_at = models.DateTimeField(null=True, blank=True)
 
+    objects = RegisteredModelQuerySet.as_manager()
+
     class Meta:
         ordering = ["name"]
         constraints = [
@@ -257,6 +311,14 @@ class RegisteredModel(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("tracking:model", args=[self.pk])
+
+    def open_alert_count(self) -> int:
+        """Its open alerts: the ``open_alerts`` of ``with_open_alerts()`` when the
+        model was read with it (no query), else counted (one query)."""
+        annotated = self.__dict__.get("open_alerts")
+        if annotated is not None:
+            return int(annotated)
+        return self.alias_changes.open_alerts().count()
 
 
 class ModelVersion(models.Model):
@@ -298,6 +360,7 @@ class ModelVersion(models.Model):
 
 class AliasChangeQuerySet(models.QuerySet["AliasChange"]):
     def open_alerts(self) -> AliasChangeQuerySet:
+        """Out-of-band moves of a watched alias that nobody acknowledged yet."""
         return self.filter(unapproved=True, acknowledged_at__isnull=True)
 
 

@@ -2,26 +2,52 @@
 
 from __future__ import annotations
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
-from tracking.models import Source, SyncRun
+from tracking.models import (
+    Experiment,
+    ModelVersion,
+    RegisteredModel,
+    Run,
+    Source,
+    SyncRun,
+)
+
+# Newest first; the id breaks ties between syncs created in the same instant.
+_NEWEST_SYNC = ("-created_at", "-pk")
 
 
 def last_sync_by_source() -> dict[int, SyncRun]:
     """The newest SyncRun of every source, in two queries however long the history."""
-    newest = (
-        SyncRun.objects.filter(source=OuterRef("pk"))
-        .order_by("-created_at", "-pk")
-        .values("pk")[:1]
-    )
+    newest = SyncRun.objects.filter(source=OuterRef("pk")).order_by(*_NEWEST_SYNC).values("pk")[:1]
     ids = Source.objects.annotate(last_sync=Subquery(newest)).values_list("last_sync", flat=True)
     return {sync.source_id: sync for sync in SyncRun.objects.filter(pk__in=[i for i in ids if i])}
 
 
+def last_sync(source: Source) -> SyncRun | None:
+    """The newest SyncRun of one source (with its source and requester), in one query."""
+    return (
+        SyncRun.objects.filter(source=source)
+        .select_related("source", "requested_by")
+        .order_by(*_NEWEST_SYNC)
+        .first()
+    )
+
+
+def model_versions_of_run(run: Run) -> QuerySet[ModelVersion]:
+    """The model versions made from a run: linked to the mirrored run, or naming
+    its MLflow run id in the same source (a version synced before its run)."""
+    return (
+        ModelVersion.objects.filter(
+            Q(run=run) | Q(model__source_id=run.source_id, mlflow_run_id=run.run_id)
+        )
+        .select_related("model")
+        .order_by("model__name", "-creation_time", "-id")
+    )
+
+
 def mirror_counts(*, source: Source) -> dict[str, int]:
     """What the mirror holds of a source now (deleted included, gone excluded)."""
-    from tracking.models import Experiment, ModelVersion, RegisteredModel, Run
-
     return {
         "experiments": Experiment.objects.filter(source=source, gone_at__isnull=True).count(),
         "runs": Run.objects.filter(source=source, gone_at__isnull=True).count(),

@@ -40,7 +40,12 @@ from tracking.models import (
     SyncRun,
 )
 from tracking.permissions import ADD_SOURCE, SYNC_SOURCE
-from tracking.selectors import last_sync_by_source, mirror_counts
+from tracking.selectors import (
+    last_sync,
+    last_sync_by_source,
+    mirror_counts,
+    model_versions_of_run,
+)
 from tracking.services import SyncAlreadyRunning, source_create
 from tracking.tables import (
     AliasChangeTable,
@@ -150,7 +155,6 @@ def sources(request: HttpRequest) -> HttpResponse:
 def source_detail(request: HttpRequest, name: str) -> HttpResponse:
     source = get_object_or_404(Source, name=name)
     history = SyncRun.objects.filter(source=source).select_related("requested_by")
-    last_sync = history.order_by("-created_at", "-pk").first()
     table = SyncRunTable(history.defer("checkpoint"))
     table.caption = f"Sync history of {source.name}"
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
@@ -158,7 +162,7 @@ def source_detail(request: HttpRequest, name: str) -> HttpResponse:
         request,
         "tracking/source_detail.html",
         {
-            "panel": source_panel(source, last_sync),
+            "panel": source_panel(source, last_sync(source)),
             "counts": mirror_counts(source=source),
             "table": table,
         },
@@ -328,13 +332,6 @@ def _metrics(data: dict[str, Any] | None) -> list[MetricValue]:
 @require_GET
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(Run.objects.select_related("source", "experiment"), pk=pk)
-    versions = (
-        ModelVersion.objects.filter(
-            Q(run=run) | Q(model__source_id=run.source_id, mlflow_run_id=run.run_id)
-        )
-        .select_related("model")
-        .order_by("model__name", "-creation_time", "-id")
-    )
     return render(
         request,
         "tracking/run_detail.html",
@@ -343,7 +340,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "params": _key_values(run.params),
             "tags": _key_values(run.tags),
             "metrics": _metrics(run.metrics),
-            "versions": versions,
+            "versions": model_versions_of_run(run),
             "mlflow_url": links.run_link(run),
             "long_value": LONG_VALUE,
         },
@@ -356,7 +353,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def models(request: HttpRequest) -> HttpResponse:
     queryset = (
-        RegisteredModel.objects.select_related("source")
+        RegisteredModel.objects.with_open_alerts()
+        .select_related("source")
         .only(
             "id",
             "name",
@@ -366,12 +364,7 @@ def models(request: HttpRequest) -> HttpResponse:
             "source__id",
             "source__name",
         )
-        .annotate(
-            version_count=_count_of(ModelVersion, "model"),
-            open_alerts=_count_of(
-                AliasChange, "model", unapproved=True, acknowledged_at__isnull=True
-            ),
-        )
+        .annotate(version_count=_count_of(ModelVersion, "model"))
     )
     model_filter = ModelFilter(request.GET, queryset=queryset)
     table = ModelTable(model_filter.qs)

@@ -18,7 +18,7 @@ from django.db.models import Count, Q
 
 from reports import services
 from reports.jobs import QueueUnavailable, assess_pending, requeue_lost_batches
-from reports.models import Assessment, AssessmentBatch
+from reports.models import Assessment, AssessmentBatch, AssessmentRequest
 from tests import factories
 from tracking.models import Run
 
@@ -164,3 +164,68 @@ def test_assess_command_waits_and_prints_the_summary(
     assert capsys.readouterr().out.strip().splitlines()[-1] == (
         "assessed 2 runs: compliant=1 non_compliant=1 errors=0"
     )
+
+
+def _batched_runs(request: AssessmentRequest) -> set[int]:
+    return {pk for batch in request.batches.all() for pk in batch.run_ids}
+
+
+def test_a_run_in_an_open_batch_is_not_queued_again(redis_queue, default_policy):
+    queue = redis_queue("assess")
+    first_runs = {factories.run().pk, factories.run().pk}
+    (first,) = assess_pending(reason="new or changed runs after a sync")
+    assert _batched_runs(first) == first_runs
+
+    assert assess_pending(reason="manage.py assess") == []  # all queued already
+    fresh = factories.run()
+    (second,) = assess_pending(reason="manage.py assess")
+    assert _batched_runs(second) == {fresh.pk}
+    assert queue.count == 2
+
+    # A failed batch holds nothing any more: its runs are queued again.
+    first.batches.update(status=AssessmentBatch.Status.FAILED)
+    (third,) = assess_pending(reason="manage.py assess")
+    assert _batched_runs(third) == first_runs
+
+
+def test_assess_wait_also_waits_for_requests_already_open_and_counts_them(
+    subprocess_env, redis_queue, default_policy
+):
+    redis_queue("assess")
+    factories.run()
+    factories.run(tags={"classification": "nope"})
+    # Queued by an earlier request (a sync's receiver, say); no worker has run it.
+    (earlier,) = assess_pending(reason="new or changed runs after a sync")
+    fresh = factories.run()
+
+    command = subprocess.Popen(
+        [sys.executable, "manage.py", "assess", "--wait", "--timeout", "120"],
+        cwd=ROOT,
+        env=subprocess_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    worker = None
+    try:
+        deadline = time.monotonic() + 60
+        while AssessmentRequest.objects.count() < 2:
+            assert command.poll() is None, command.communicate()[1].decode()[-2000:]
+            assert time.monotonic() < deadline, "the command queued nothing"
+            time.sleep(0.1)
+        ours = AssessmentRequest.objects.exclude(pk=earlier.pk).get()
+        assert _batched_runs(ours) == {fresh.pk}  # not the two already queued
+        # Only now does a worker start: the earlier request was open all along.
+        worker = _worker(subprocess_env)
+        out, err = command.communicate(timeout=180)
+    finally:
+        if command.poll() is None:
+            command.kill()
+        if worker is not None:
+            worker.wait(timeout=60)
+    assert command.returncode == 0, err.decode()[-2000:]
+    assert out.decode().strip().splitlines()[-1] == (
+        "assessed 3 runs: compliant=2 non_compliant=1 errors=0"
+    )
+    assert set(AssessmentBatch.objects.values_list("status", flat=True)) == {"done"}
+    # Each run assessed once: nothing was queued twice.
+    assert Assessment.objects.count() == Assessment.objects.values("run").distinct().count() == 3

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from reports.models import Assessment, RuleResult
+from reports.selectors.assessing import runs_needing_assessment
 from reports.services import (
     PolicyError,
     PolicyLocked,
@@ -16,7 +17,6 @@ from reports.services import (
     policy_export_yaml,
     policy_publish,
     policy_save_draft,
-    runs_needing_assessment,
 )
 from tests import factories
 

@@ -8,8 +8,7 @@ from django.urls import reverse
 
 from reports.jobs import assess_batch_job
 from reports.models import Assessment, AssessmentBatch, AssessmentRequest
-from reports.selectors import assessment_activity
-from reports.services import request_progress
+from reports.selectors.assessing import assessment_activity, request_progress
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -81,7 +80,8 @@ def test_progress_polls_while_batches_are_open_and_stops_when_done(
     batches = list(AssessmentBatch.objects.order_by("pk"))
     assess_batch_job(batches[0].pk)  # the job itself, in this process
     html = officer.get(reverse("reports:assess-progress")).content.decode()
-    done = request_progress(AssessmentRequest.objects.get())["done"]
+    (progress,) = request_progress([AssessmentRequest.objects.get()])
+    done = progress.done
     assert f"{done} of 3 runs assessed" in html
     assert 'hx-trigger="every 2s"' in html
 
@@ -114,9 +114,5 @@ def test_activity_agrees_with_request_progress(default_policy, monkeypatch):  # 
     )
     assert request.batches.count() == 3
     (item,) = assessment_activity()
-    assert {
-        "total": item.total,
-        "done": item.done,
-        "failed_batches": item.failed_batches,
-        "open_batches": item.open_batches,
-    } == request_progress(request)
+    assert request_progress([request]) == [item]
+    assert (item.total, item.done, item.failed_batches, item.open_batches) == (5, 2, 1, 1)

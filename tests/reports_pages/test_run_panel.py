@@ -10,7 +10,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from reports.models import Policy
-from reports.selectors import run_compliance
+from reports.selectors.run_panel import run_compliance
 from reports.services import assess_runs, policy_publish, policy_save_draft
 from tests import factories
 from tests.reports_pages.conftest import SCRIPT

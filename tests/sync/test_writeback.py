@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from reports.models import Assessment
-from reports.services import assess_runs, runs_needing_assessment
+from reports.selectors.assessing import runs_needing_assessment
+from reports.services import assess_runs
 from reports.writeback import writeback_assessments
 from tracking.models import Run
 from tracking.services import source_create, sync_execute, sync_request

@@ -9,12 +9,15 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from reports.jobs import QueueUnavailable, assess_pending, requeue_lost_batches
 from reports.models import Assessment, AssessmentBatch, AssessmentRequest, Policy
-from reports.services import request_progress
+from reports.selectors.assessing import open_requests, request_progress
 from tracking.models import Experiment, Source
 
 
 class Command(BaseCommand):
-    help = "Queue assessment of the runs that need it; --wait shows progress until done."
+    help = (
+        "Queue assessment of the runs that need it (never a run an open batch holds already); "
+        "--wait shows progress until every pending assessment is done."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--source", help="only runs of this source")
@@ -42,6 +45,9 @@ class Command(BaseCommand):
             raise CommandError(f"no experiment named {options['experiment']!r}")
         try:
             requeue_lost_batches()
+            # Requests still open (a sync's, an earlier command's): their runs are
+            # not queued again, and --wait waits for them too.
+            already_open = open_requests(policy=policy)
             requests = assess_pending(
                 policy=policy,
                 source_name=options["source"],
@@ -50,18 +56,19 @@ class Command(BaseCommand):
             )
         except QueueUnavailable as exc:
             raise CommandError(str(exc)) from None
-        total = sum(r.total for r in requests)
         if not options["wait"]:
+            total = sum(r.total for r in requests)
             self.stdout.write(f"queued {total} runs for assessment in {len(requests)} request(s)")
             return
-        self._wait(requests, timeout=options["timeout"])
-        tally = self._tally(requests)
+        waited = already_open + [r for r in requests if r not in already_open]
+        self._wait(waited, timeout=options["timeout"])
+        held, tally = self._tally(waited)
         self.stdout.write(
-            f"assessed {total} runs: compliant={tally['compliant']} "
+            f"assessed {held} runs: compliant={tally['compliant']} "
             f"non_compliant={tally['non_compliant']} errors={tally['error']}"
         )
         failed = AssessmentBatch.objects.filter(
-            request__in=requests, status=AssessmentBatch.Status.FAILED
+            request__in=waited, status=AssessmentBatch.Status.FAILED
         )
         if failed.exists():
             reason = failed.values_list("error", flat=True).first()
@@ -72,10 +79,10 @@ class Command(BaseCommand):
         tty = sys.stderr.isatty()
         last_line = 0.0
         while True:
-            progress = [request_progress(r) for r in requests]
-            done = sum(p["done"] for p in progress)
-            total = sum(p["total"] for p in progress)
-            open_batches = sum(p["open_batches"] for p in progress)
+            progress = request_progress(requests)
+            done = sum(p.done for p in progress)
+            total = sum(p.total for p in progress)
+            open_batches = sum(p.open_batches for p in progress)
             now = time.monotonic()
             if tty or now - last_line > 5 or not open_batches:
                 bar = "#" * int(30 * done / total) if total else ""
@@ -96,14 +103,19 @@ class Command(BaseCommand):
             requeue_lost_batches()
             time.sleep(1.0)
 
-    def _tally(self, requests: list[AssessmentRequest]) -> Counter[str]:
-        versions = [r.policy_version_id for r in requests]
-        run_ids = {
-            run_id
-            for batch in AssessmentBatch.objects.filter(request__in=requests)
-            for run_id in batch.run_ids
-        }
-        verdicts = Assessment.objects.filter(
-            policy_version__in=versions, run_id__in=run_ids, is_current=True
-        ).values_list("verdict", flat=True)
-        return Counter(verdicts)
+    def _tally(self, requests: list[AssessmentRequest]) -> tuple[int, Counter[str]]:
+        """How many runs the requests held, and their current verdicts: each
+        (run, policy version) once, whatever the number of requests that held it."""
+        run_ids: dict[int, set[int]] = {}
+        for version_id, ids in AssessmentBatch.objects.filter(request__in=requests).values_list(
+            "request__policy_version_id", "run_ids"
+        ):
+            run_ids.setdefault(version_id, set()).update(ids)
+        tally: Counter[str] = Counter()
+        for version_id, ids in run_ids.items():
+            tally.update(
+                Assessment.objects.filter(
+                    policy_version_id=version_id, run_id__in=ids, is_current=True
+                ).values_list("verdict", flat=True)
+            )
+        return sum(len(ids) for ids in run_ids.values()), tally

@@ -1,0 +1,156 @@
+"""What the assessment jobs have to do, and how far they are: the runs a
+policy version still has to assess, the runs already waiting in an open batch,
+and the progress of assessment requests (the dashboard's activity panel, the
+``assess`` command). The jobs in ``reports.jobs`` act on these reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.utils import timezone
+
+from reports.models import Assessment, AssessmentBatch, AssessmentRequest, Policy, PolicyVersion
+from tracking.models import Run, RunQuerySet
+
+ACTIVITY_REQUESTS = 5
+# A batch in one of these is still to be assessed: its runs are not queued again.
+OPEN_STATUSES = (AssessmentBatch.Status.QUEUED, AssessmentBatch.Status.RUNNING)
+
+
+# --------------------------------------------------------------------------- what is to assess
+
+
+def runs_in_scope(policy: Policy) -> RunQuerySet:
+    """The visible runs a policy applies to (every source, or the ones it names)."""
+    runs = Run.objects.visible()
+    if policy.source_names:
+        runs = runs.filter(source__name__in=policy.source_names)
+    return runs
+
+
+def runs_needing_assessment(version: PolicyVersion) -> RunQuerySet:
+    """Runs in scope whose current content has no assessment under ``version``
+    (queued ones included: see ``runs_to_queue``)."""
+    done = Assessment.objects.filter(
+        run=OuterRef("pk"),
+        policy_version=version,
+        run_content_hash=OuterRef("facts_hash"),
+    )
+    return runs_in_scope(version.policy).exclude(Exists(done))
+
+
+def awaiting_run_ids(version: PolicyVersion) -> QuerySet[Run, Any]:
+    """``runs_needing_assessment`` as a subquery of primary keys (``pk__in=``)."""
+    return runs_needing_assessment(version).order_by().values("pk")
+
+
+def queued_run_ids(version: PolicyVersion) -> set[int]:
+    """Runs sitting in an open (queued or running) batch under ``version``:
+    a worker will assess them, whatever their content is by then."""
+    rows = AssessmentBatch.objects.filter(
+        request__policy_version=version, status__in=OPEN_STATUSES
+    ).values_list("run_ids", flat=True)
+    return {int(pk) for run_ids in rows for pk in run_ids}
+
+
+def runs_to_queue(
+    version: PolicyVersion,
+    *,
+    source_name: str | None = None,
+    experiment_name: str | None = None,
+) -> list[int]:
+    """The primary keys, ascending, of the runs a new request under ``version``
+    should hold: those needing assessment that no open batch holds already.
+    Two queries; the set difference is done here, not in an ``IN`` list that
+    could outgrow the database's limit on parameters."""
+    runs = runs_needing_assessment(version)
+    if source_name:
+        runs = runs.filter(source__name=source_name)
+    if experiment_name:
+        runs = runs.filter(experiment__name=experiment_name)
+    queued = queued_run_ids(version)
+    return [pk for pk in runs.order_by("pk").values_list("pk", flat=True) if pk not in queued]
+
+
+def open_requests(*, policy: Policy | None = None) -> list[AssessmentRequest]:
+    """Requests with a batch still queued or running (of one policy, if given), oldest first."""
+    requests = AssessmentRequest.objects.filter(
+        Exists(AssessmentBatch.objects.filter(request=OuterRef("pk"), status__in=OPEN_STATUSES))
+    )
+    if policy is not None:
+        requests = requests.filter(policy_version__policy=policy)
+    return list(requests.order_by("created_at", "id"))
+
+
+def stale_batches(*, older_than: dt.timedelta) -> QuerySet[AssessmentBatch]:
+    """Running batches whose worker stopped reporting: lost with their worker."""
+    cutoff = timezone.now() - older_than
+    return AssessmentBatch.objects.filter(
+        status=AssessmentBatch.Status.RUNNING, heartbeat_at__lt=cutoff
+    )
+
+
+# --------------------------------------------------------------------------- progress
+
+
+@dataclass(frozen=True)
+class RequestProgress:
+    """How far the batches of one assessment request are."""
+
+    request: AssessmentRequest
+    total: int
+    done: int
+    failed_batches: int
+    open_batches: int
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else min(100, int(100 * self.done / self.total))
+
+    @property
+    def is_open(self) -> bool:
+        return self.open_batches > 0
+
+
+def request_progress(requests: Sequence[AssessmentRequest]) -> list[RequestProgress]:
+    """The progress of each request, in its order, in one query however many."""
+    if not requests:
+        return []
+    rows = (
+        AssessmentBatch.objects.filter(request__in=requests)
+        .order_by()
+        .values("request_id")
+        .annotate(
+            done=Sum("done"),
+            failed=Count("pk", filter=Q(status=AssessmentBatch.Status.FAILED)),
+            open=Count("pk", filter=Q(status__in=OPEN_STATUSES)),
+        )
+    )
+    by_request: dict[int, dict[str, Any]] = {row["request_id"]: row for row in rows}
+    progress = []
+    for request in requests:
+        row = by_request.get(request.pk, {})
+        progress.append(
+            RequestProgress(
+                request=request,
+                total=request.total,
+                done=min(row.get("done") or 0, request.total),
+                failed_batches=row.get("failed") or 0,
+                open_batches=row.get("open") or 0,
+            )
+        )
+    return progress
+
+
+def assessment_activity(*, limit: int = ACTIVITY_REQUESTS) -> list[RequestProgress]:
+    """The latest assessment requests and their progress, in two queries."""
+    requests = list(
+        AssessmentRequest.objects.select_related("policy_version__policy", "requested_by").order_by(
+            "-created_at", "-id"
+        )[:limit]
+    )
+    return request_progress(requests)
