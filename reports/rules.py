@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SEVERITIES = ("low", "medium", "high", "critical")
-OUTCOMES = ("pass", "fail", "not_applicable", "error")
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq,

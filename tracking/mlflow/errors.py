@@ -65,7 +65,7 @@ class MalformedResponse(MlflowError):
     """The answer was not the JSON shape the endpoint promises."""
 
 
-def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
+def squeeze(text: str, limit: int = MAX_MESSAGE) -> str:
     """``text`` with its whitespace runs (newlines too) collapsed, cut to ``limit`` characters."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

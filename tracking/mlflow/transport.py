@@ -43,9 +43,9 @@ from .errors import (
     RequestRejected,
     ResourceNotFound,
     SourceUnavailable,
-    one_line,
     scrub,
     secrets_of,
+    squeeze,
 )
 from .parsing import ShapeError, decode_object
 from .types import SourceKind
@@ -188,7 +188,7 @@ class Transport:
         return cls(self._message(what), endpoint=endpoint, status=status)
 
     def _message(self, text: str) -> str:
-        return scrub(one_line(text, 1000), self._secrets)
+        return scrub(squeeze(text, 1000), self._secrets)
 
     # ----------------------------------------------------------------- retries
 
@@ -444,12 +444,12 @@ def _server_error(response: requests.Response) -> tuple[str | None, str]:
         payload = response.json()
     except ValueError:
         text = response.text if "html" not in response.headers.get("Content-Type", "") else ""
-        return None, one_line(text, 200)
+        return None, squeeze(text, 200)
     if not isinstance(payload, dict):
         return None, ""
     code = payload.get("error_code")
     said = payload.get("message") or payload.get("error_description") or payload.get("error") or ""
-    return (code if isinstance(code, str) else None), one_line(str(said), 200)
+    return (code if isinstance(code, str) else None), squeeze(str(said), 200)
 
 
 def _ssl_reason(exc: requests.exceptions.SSLError) -> str:
