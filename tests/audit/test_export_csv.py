@@ -280,3 +280,9 @@ def test_a_500_character_username_from_any_caller_is_cut_too():
     event = AuditEvent.objects.get(action="auth.login_failed")
     assert (event.actor_username, event.actor_role) == ("x" * 64, UNVERIFIED)
     assert event.target_id == "x" * 64
+
+
+def test_record_itself_cuts_a_claimed_username():
+    # Defence in depth: a caller other than the login receivers is cut too.
+    event = record(action="test.claimed", claimed_username="y" * 500)
+    assert (event.actor_username, event.actor_role) == ("y" * 64, UNVERIFIED)
