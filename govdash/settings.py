@@ -182,6 +182,8 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+# Typed names are cut to the column axes stores them in (govdash/login.py).
+AXES_USERNAME_CALLABLE = "govdash.login.axes_username"
 
 # --- Security -------------------------------------------------------------------
 # GOVDASH_HTTPS (default: on unless debugging) turns on secure cookies, HSTS and the
