@@ -34,7 +34,6 @@ GRANTS: dict[Role, frozenset[str]] = {
         {
             "audit.view_auditevent",
             "audit.export_auditevent",
-            "govdash.view_apitoken",
             "govdash.manage_apitoken",
             "tracking.add_source",
             "tracking.sync_source",

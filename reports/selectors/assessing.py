@@ -86,6 +86,30 @@ def open_requests(*, policy: Policy | None = None) -> list[AssessmentRequest]:
     return list(requests.order_by("created_at", "id"))
 
 
+def verdicts_in_scope(
+    *,
+    policy: Policy | None = None,
+    source_name: str | None = None,
+    experiment_name: str | None = None,
+) -> dict[str, int]:
+    """How the visible runs stand now, by verdict, under the current version of
+    each active policy (or of ``policy``), counting one run once per policy."""
+    policies = [policy] if policy is not None else list(Policy.objects.filter(is_active=True))
+    versions = [v.pk for v in (p.current_version() for p in policies) if v is not None]
+    runs = Run.objects.visible()
+    if source_name:
+        runs = runs.filter(source__name=source_name)
+    if experiment_name:
+        runs = runs.filter(experiment__name=experiment_name)
+    rows = (
+        Assessment.objects.filter(is_current=True, policy_version__in=versions, run__in=runs)
+        .values("verdict")
+        .annotate(count=Count("pk"))
+        .order_by()
+    )
+    return {row["verdict"]: row["count"] for row in rows}
+
+
 def stale_batches(*, older_than: dt.timedelta) -> QuerySet[AssessmentBatch]:
     """Running batches whose worker stopped reporting: lost with their worker."""
     cutoff = timezone.now() - older_than

@@ -107,14 +107,7 @@ REQUESTS: dict[str, list[Call]] = {
         Call("get", _url("tokens"), label="GET tokens"),
         Call("post", _url("token-revoke", lambda w: w.token_pk), label="POST token-revoke"),
     ],
-    # Defined and granted (to admin), but no page or API call checks it yet:
-    # the token list is behind manage_apitoken. Reported; see the xfail below.
-    "govdash.view_apitoken": [],
 }
-
-# Rights known to guard nothing yet (an application gap, reported). Strict: once
-# such a right gets a request in its row, the xfail fails and must go.
-KNOWN_UNGUARDED = {"govdash.view_apitoken"}
 
 CASES = [
     pytest.param(role, right, call, id=f"{role.value}-{call}")
@@ -141,20 +134,7 @@ def test_every_registered_right_has_a_row():
     assert not unknown, f"REQUESTS names rights nobody defines: {unknown}"
 
 
-@pytest.mark.parametrize(
-    "right",
-    [
-        pytest.param(
-            right,
-            marks=pytest.mark.xfail(
-                right in KNOWN_UNGUARDED,
-                reason="application gap: the right is granted but checked nowhere",
-                strict=True,
-            ),
-        )
-        for right in sorted(registered())
-    ],
-)
+@pytest.mark.parametrize("right", sorted(registered()))
 def test_every_right_guards_at_least_one_request(right):
     assert REQUESTS.get(right), f"{right} guards no request"
 

@@ -166,6 +166,27 @@ def test_assess_command_waits_and_prints_the_summary(
     )
 
 
+def test_assess_wait_with_nothing_pending_says_where_the_runs_stand(
+    subprocess_env, redis_queue, default_policy, capsys
+):
+    # What `make demo` meets: a sync's own assessment finished before the command ran.
+    redis_queue("assess")
+    factories.run()
+    factories.run(tags={"classification": "nope"})
+    worker = _worker(subprocess_env, burst=False)
+    try:
+        call_command("assess", "--wait", "--timeout", "120")
+        capsys.readouterr()
+        call_command("assess", "--wait", "--timeout", "120")
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+    assert capsys.readouterr().out.strip().splitlines()[-2:] == [
+        "nothing pending: 2 runs already assessed (compliant=1 non_compliant=1 errors=0)",
+        "assessed 0 runs: compliant=0 non_compliant=0 errors=0",
+    ]
+
+
 def _batched_runs(request: AssessmentRequest) -> set[int]:
     return {pk for batch in request.batches.all() for pk in batch.run_ids}
 

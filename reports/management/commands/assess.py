@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from reports.jobs import QueueUnavailable, assess_pending, requeue_lost_batches
 from reports.models import Assessment, AssessmentBatch, AssessmentRequest, Policy
-from reports.selectors.assessing import open_requests, request_progress
+from reports.selectors.assessing import open_requests, request_progress, verdicts_in_scope
 from tracking.models import Experiment, Source
 
 
@@ -61,6 +61,19 @@ class Command(BaseCommand):
             self.stdout.write(f"queued {total} runs for assessment in {len(requests)} request(s)")
             return
         waited = already_open + [r for r in requests if r not in already_open]
+        if not waited:
+            # Nothing was pending (a sync's own assessment may have finished
+            # already): say where the runs in scope stand, then the usual line.
+            now = verdicts_in_scope(
+                policy=policy,
+                source_name=options["source"],
+                experiment_name=options["experiment"],
+            )
+            self.stdout.write(
+                f"nothing pending: {sum(now.values())} runs already assessed "
+                f"(compliant={now.get('compliant', 0)} "
+                f"non_compliant={now.get('non_compliant', 0)} errors={now.get('error', 0)})"
+            )
         self._wait(waited, timeout=options["timeout"])
         held, tally = self._tally(waited)
         self.stdout.write(
