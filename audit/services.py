@@ -75,7 +75,7 @@ def record(
     if outcome not in AuditEvent.Outcome.values:
         raise ValueError(f"unknown audit outcome {outcome!r}")
     user = actor if actor is not None and actor.is_authenticated else None
-    actor_username, actor_role = _who(user, system_actor, claimed_username)  # type: ignore[arg-type]
+    actor_username, actor_role = _who(user, system_actor, claimed_username)
     origin = current_origin()
     target_type, target_id = _target(target)
 

@@ -36,11 +36,10 @@ _REGISTERED: dict[str, Right] = {}
 
 
 def _role_grant(name: str) -> rules.Predicate:
-    @rules.predicate(name=f"role grants {name}")
     def holds(user: Any) -> bool:
         return granted(user, name)
 
-    return holds
+    return rules.Predicate(holds, name=f"role grants {name}")
 
 
 def register(table: Iterable[Right]) -> None:
@@ -49,7 +48,7 @@ def register(table: Iterable[Right]) -> None:
         predicate = _role_grant(right.name)
         if right.object_rule is not None:
             predicate = predicate & right.object_rule
-        rules.set_perm(right.name, predicate)
+        rules.set_perm(right.name, predicate)  # type: ignore[no-untyped-call]
         _REGISTERED[right.name] = right
 
 

@@ -63,7 +63,7 @@ def alert_acknowledge(*, change: AliasChange, actor: User) -> AliasChange:
     if updated != 1:
         raise AlertAlreadyAcknowledged(f"alert #{change.pk} is already acknowledged")
     change.acknowledged_at = now
-    change.acknowledged_by = actor  # type: ignore[assignment]
+    change.acknowledged_by = actor
     record(
         action=TrackingAction.ALERT_ACKNOWLEDGE,
         actor=actor,
