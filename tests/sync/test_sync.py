@@ -143,50 +143,6 @@ def test_second_sync_with_nothing_changed_writes_nothing(source, world):
     assert Run.objects.filter(source=source).count() == len(_all_official_runs(world))
 
 
-def test_incremental_sync_picks_up_a_tag_changed_on_a_finished_run(source, world):
-    _sync(source)
-    target = world.runs[5]
-    world.client.set_tag(target, "reviewed", "yes")
-    try:
-        second = _sync(source)
-        assert not second.full
-        assert Run.objects.get(source=source, run_id=target).tags["reviewed"] == "yes"
-        assert second.counts["updated"] >= 1
-    finally:
-        world.client.delete_tag(target, "reviewed")
-
-
-def test_incremental_sync_marks_a_run_deleted_since(source, world):
-    _sync(source)
-    target = world.runs[7]
-    world.client.delete_run(target)
-    try:
-        second = _sync(source)
-        assert not second.full
-        assert Run.objects.get(source=source, run_id=target).lifecycle_stage == "deleted"
-    finally:
-        world.client.restore_run(target)
-
-
-def test_incremental_sync_picks_up_new_runs_and_metrics(source, world):
-    _sync(source)
-    experiment = world.experiments[2]
-    new_run = world.client.create_run(experiment, run_name="fresh")
-    world.client.log_metric(new_run.info.run_id, "loss", 0.01)
-    try:
-        _sync(source)
-        run = Run.objects.get(source=source, run_id=new_run.info.run_id)
-        assert run.status == "RUNNING"
-        world.client.log_metric(new_run.info.run_id, "loss", 0.005, step=1)
-        world.client.set_terminated(new_run.info.run_id)
-        _sync(source)
-        run.refresh_from_db()
-        assert run.status == "FINISHED"
-        assert run.metrics["loss"]["value"] == 0.005
-    finally:
-        world.client.delete_run(new_run.info.run_id)
-
-
 def test_watched_alias_moved_outside_govdash_raises_an_alert(source, world):
     _sync(source)
     first_seen = AliasChange.objects.get(model__name=world.model, alias="production")
