@@ -468,7 +468,10 @@ class _Sync:
 
     def _reconcile_slice(self, groups: list[list[str]]) -> None:
         total = Run.objects.filter(source=self.source).count()
-        size = max(RECONCILE_MIN_SLICE, -(-total // RECONCILE_SLICES))
+        # One more than a 1/RECONCILE_SLICES share: the next slice starts again at
+        # the last start time read (runs may share it), so each slice moves on by
+        # at least a full share and every run is re-read within RECONCILE_SLICES syncs.
+        size = max(RECONCILE_MIN_SLICE, -(-total // RECONCILE_SLICES) + 1)
         cursor = int((self.source.reconcile_cursor or {}).get("start_time", 0))
         read, last = self._run_query(
             "reconcile",

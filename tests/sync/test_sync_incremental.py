@@ -194,3 +194,14 @@ def test_a_tag_changed_on_an_old_finished_run_is_picked_up_by_a_later_reconcile_
         assert _mirrored(source, run_id).tags.get("reviewed") == "yes"
     finally:
         world.client.delete_tag(run_id, "reviewed")
+
+
+def test_every_run_is_reread_within_reconcile_slices_incremental_syncs(source, lab):
+    _sync(source, full=True)
+    full_mark = SyncRun.objects.filter(source=source).latest("created_at").mark
+    present = Run.objects.filter(source=source, gone_at__isnull=True)
+    assert present.filter(seen_in_sync=full_mark).count() == present.count()
+    for _ in range(sync_module.RECONCILE_SLICES):
+        _sync(source, full=False)
+    # Each run read by a reconcile slice carries that sync's mark instead of the full one's.
+    assert not present.filter(seen_in_sync=full_mark).exists()
