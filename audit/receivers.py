@@ -1,7 +1,8 @@
 """Authentication events enter the audit trail here.
 
-Django and django-axes report logins only through signals, so this is the one
-place where signals write domain rows.
+Django and django-axes report logins only through signals, so receivers are
+where these events are written (the other receivers that write are the layers'
+own: see docs/architecture.md, "Events").
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.forms.utils import ErrorList
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -82,7 +82,6 @@ api = NinjaAPI(
 _STATUS: tuple[tuple[type[Exception], int], ...] = (
     (NotFound, 404),
     (Http404, 404),
-    (ObjectDoesNotExist, 404),
     (Conflict, 409),
     (PermissionDenied, 403),
     (ValidationError, 422),
@@ -98,8 +97,10 @@ def _answer(exc: Exception) -> tuple[int, dict[str, Any]]:
         return status, {**body, **exc.fields}
     status = next(code for kind, code in _STATUS if isinstance(exc, kind))
     detail: Any
-    if isinstance(exc, Http404 | ObjectDoesNotExist):
-        detail = _NOT_FOUND  # never the model's name or the query
+    if isinstance(exc, NotFound):
+        detail = one_line(exc, with_type=False)
+    elif isinstance(exc, Http404):
+        detail = _NOT_FOUND  # Django's message names the model and the query
     elif isinstance(exc, ValidationError):
         if hasattr(exc, "error_dict"):
             detail = {

@@ -36,9 +36,19 @@ class _Echo:
         return value
 
 
-def csv_lines(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[str]:
-    """The header then each row as CSV text, every cell made safe; for streaming."""
+def csv_lines(
+    header: Sequence[str], rows: Iterable[Sequence[Any]], *, batch: int = 1
+) -> Iterator[str]:
+    """The header then the rows as CSV text, every cell made safe; for streaming.
+    With ``batch`` > 1, rows come out joined ``batch`` at a time (fewer, larger
+    writes for long exports)."""
     writer = _csv.writer(_Echo())
     yield writer.writerow(header)
+    pending: list[str] = []
     for row in rows:
-        yield writer.writerow([safe_cell(cell) for cell in row])
+        pending.append(writer.writerow([safe_cell(cell) for cell in row]))
+        if len(pending) >= batch:
+            yield "".join(pending)
+            pending = []
+    if pending:
+        yield "".join(pending)

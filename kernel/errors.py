@@ -8,13 +8,16 @@ management commands print them as one line. ``PermissionDenied`` and
 
 from __future__ import annotations
 
+from django.http import Http404
+
 
 class DomainError(Exception):
     """Something a caller asked for cannot be done; the message says why, in one line."""
 
 
-class NotFound(DomainError):
-    """The named object does not exist (HTTP 404)."""
+class NotFound(DomainError, Http404):
+    """The named object does not exist (HTTP 404: a page answers with its 404
+    page, the API with ``{"detail": ...}``)."""
 
 
 class Conflict(DomainError):

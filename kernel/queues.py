@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,12 +64,19 @@ def get_queue(name: str) -> Queue | InlineQueue:
     return Queue(name, connection=redis_connection(timeout=30.0), default_timeout=3600)
 
 
-def enqueue(queue: str, func: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Any:
-    """Put one job on ``queue``; raises ``QueueUnavailable`` when Redis cannot take it."""
+@contextmanager
+def queue_errors() -> Iterator[None]:
+    """Turn Redis failures inside the block into ``QueueUnavailable`` (one line)."""
     try:
-        return get_queue(queue).enqueue(func, *args, **kwargs)  # type: ignore[type-var]
+        yield
     except (RedisError, OSError) as exc:
         raise QueueUnavailable(f"the job queue cannot be reached: {one_line(exc)}") from None
+
+
+def enqueue(queue: str, func: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Any:
+    """Put one job on ``queue``; raises ``QueueUnavailable`` when Redis cannot take it."""
+    with queue_errors():
+        return get_queue(queue).enqueue(func, *args, **kwargs)  # type: ignore[type-var]
 
 
 def queue_health(*, timeout: float = 2.0) -> QueueHealth:

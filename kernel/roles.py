@@ -73,10 +73,6 @@ def roles_of(user: Any) -> frozenset[str]:
     return names
 
 
-def has_role(user: Any, *roles: Role) -> bool:
-    return not roles_of(user).isdisjoint(role.value for role in roles)
-
-
 def granted(user: Any, permission: str) -> bool:
     """Does one of the user's roles hold ``permission``?"""
     return any(
@@ -98,6 +94,14 @@ def grant_role(user: Any, role: Role) -> None:
     user.groups.add(Group.objects.get(name=role.value))
     if hasattr(user, _CACHE):
         delattr(user, _CACHE)
+
+
+def missing_role_groups() -> list[str]:
+    """The roles whose group does not exist yet (before the first ``migrate``)."""
+    from django.contrib.auth.models import Group
+
+    present = set(Group.objects.filter(name__in=ALL_ROLES).values_list("name", flat=True))
+    return [role for role in ALL_ROLES if role not in present]
 
 
 def sync_roles(apps: Apps, **_: Any) -> None:

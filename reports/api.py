@@ -12,7 +12,6 @@ import datetime as dt
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema
 
 from kernel.api import ErrorOut, attach, require_valid
@@ -21,12 +20,18 @@ from reports.forms import ComplianceFilterForm
 from reports.models import Assessment, PolicyVersion
 from reports.selectors.common import ComplianceFilters
 from reports.selectors.dashboard import ComplianceSummary, Tally, compliance_summary, filter_choices
-from reports.selectors.policies import PolicyOverview, policy_overview, policy_overviews, rules_of
+from reports.selectors.policies import (
+    PolicyOverview,
+    policy_overview,
+    policy_overviews,
+    policy_version,
+    rules_of,
+)
 from reports.selectors.run_panel import PolicyCompliance, run_compliance
 from reports.selectors.runs import failed_rule_ids
 from reports.services import policy_export_yaml
-from tracking.api import run_by_mlflow_id
 from tracking.models import Run
+from tracking.selectors import run_by_mlflow_id
 
 router = Router(tags=["compliance"])
 
@@ -316,9 +321,7 @@ def get_policy(request: HttpRequest, slug: str) -> PolicyOverview:
     summary="One version of a policy as YAML (the format edits and imports take)",
 )
 def get_policy_yaml(request: HttpRequest, slug: str, number: int) -> HttpResponse:
-    version = get_object_or_404(
-        PolicyVersion.objects.select_related("policy"), policy__slug=slug, number=number
-    )
+    version = policy_version(slug=slug, number=number)
     response = HttpResponse(policy_export_yaml(version), content_type="application/yaml")
     response["Content-Disposition"] = f'inline; filename="{slug}-v{number}.yaml"'
     return response

@@ -7,16 +7,16 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from redis.exceptions import RedisError
 from rq import Retry
 
+from audit.actors import SystemActor
 from kernel.errors import one_line
-from kernel.queues import QueueUnavailable, get_queue
+from kernel.queues import QueueUnavailable, enqueue, get_queue, queue_errors
 from reports.models import Assessment, AssessmentBatch, AssessmentRequest, Policy
-from reports.selectors.assessing import runs_to_queue, stale_batches
+from reports.selectors.assessing import stale_batches
 from reports.services import (
     assess_runs,
-    assessment_request_create,
+    assessment_request_pending,
     batch_claim,
     batch_finish,
 )
@@ -42,7 +42,7 @@ def assess_batch_job(batch_id: int) -> dict[str, int]:
         )
     except Exception as exc:
         retry = batch.attempts < MAX_ATTEMPTS
-        batch_finish(batch, error=f"{type(exc).__name__}: {one_line(exc)}", retry=retry)
+        batch_finish(batch, error=one_line(exc), retry=retry)
         raise  # RQ records it, and retries it while attempts remain
     batch_finish(batch)
     _queue_writeback(batch)
@@ -56,7 +56,7 @@ def _queue_writeback(batch: AssessmentBatch) -> None:
         ).values_list("pk", flat=True)
     )
     if ids:
-        get_queue(QUEUE).enqueue(writeback_job, ids, job_timeout=JOB_TIMEOUT)
+        enqueue(QUEUE, writeback_job, ids, job_timeout=JOB_TIMEOUT)
 
 
 def writeback_job(assessment_ids: list[int]) -> dict[str, int]:
@@ -64,23 +64,25 @@ def writeback_job(assessment_ids: list[int]) -> dict[str, int]:
 
 
 def _enqueue(batches: list[AssessmentBatch]) -> None:
-    queue = get_queue(QUEUE)
+    """One job per batch; if Redis cannot take them, the batches still queued
+    end failed with the reason, so nothing waits for ever."""
     try:
-        for batch in batches:
-            job = queue.enqueue(
-                assess_batch_job,
-                batch.pk,
-                job_timeout=JOB_TIMEOUT,
-                retry=Retry(max=MAX_ATTEMPTS - 1, interval=[5, 30]),
-            )
-            if job.id:
-                AssessmentBatch.objects.filter(pk=batch.pk).update(job_id=job.id)
-    except (RedisError, OSError) as exc:
-        reason = f"the job queue cannot be reached: {one_line(exc)}"
+        with queue_errors():
+            queue = get_queue(QUEUE)
+            for batch in batches:
+                job = queue.enqueue(
+                    assess_batch_job,
+                    batch.pk,
+                    job_timeout=JOB_TIMEOUT,
+                    retry=Retry(max=MAX_ATTEMPTS - 1, interval=[5, 30]),
+                )
+                if job.id:
+                    AssessmentBatch.objects.filter(pk=batch.pk).update(job_id=job.id)
+    except QueueUnavailable as exc:
         AssessmentBatch.objects.filter(
             pk__in=[b.pk for b in batches], status=AssessmentBatch.Status.QUEUED
-        ).update(status=AssessmentBatch.Status.FAILED, error=reason)
-        raise QueueUnavailable(reason) from None
+        ).update(status=AssessmentBatch.Status.FAILED, error=str(exc))
+        raise
 
 
 def assess_pending(
@@ -90,6 +92,7 @@ def assess_pending(
     experiment_name: str | None = None,
     reason: str,
     actor: User | None = None,
+    system_actor: SystemActor = SystemActor.SYSTEM,
 ) -> list[AssessmentRequest]:
     """Queue assessment of every run whose current content has not been
     assessed under its policies' current versions, unless an open batch holds
@@ -100,12 +103,16 @@ def assess_pending(
         version = item.current_version()
         if version is None:
             continue
-        run_ids = runs_to_queue(version, source_name=source_name, experiment_name=experiment_name)
-        if not run_ids:
-            continue
-        request = assessment_request_create(
-            version=version, runs=run_ids, reason=reason, actor=actor
+        request = assessment_request_pending(
+            version=version,
+            source_name=source_name,
+            experiment_name=experiment_name,
+            reason=reason,
+            actor=actor,
+            system_actor=system_actor,
         )
+        if request is None:
+            continue
         _enqueue(list(request.batches.all()))
         requests.append(request)
     return requests

@@ -30,6 +30,7 @@ from reports.models import (
     RuleResult,
 )
 from reports.rules import Rule, RuleError, RunFacts, evaluate, validate_rules, verdict_of
+from reports.selectors.assessing import runs_to_queue
 from tracking.models import ModelVersion, Run
 
 BATCH_SIZE = settings.ASSESS_BATCH_SIZE  # runs per job
@@ -337,12 +338,37 @@ def _jsonable(value: Any) -> Any:
 
 
 @transaction.atomic
+@transaction.atomic
+def assessment_request_pending(
+    *,
+    version: PolicyVersion,
+    source_name: str | None = None,
+    experiment_name: str | None = None,
+    reason: str,
+    actor: User | None = None,
+    system_actor: SystemActor = SystemActor.SYSTEM,
+) -> AssessmentRequest | None:
+    """A request for the runs under ``version`` that need assessment and that no
+    open batch holds yet, or None when there are none. Two callers at once (a
+    sync's job and ``manage.py assess``) are serialised on the version's row, so
+    a run is never queued twice."""
+    PolicyVersion.objects.select_for_update().filter(pk=version.pk).first()
+    run_ids = runs_to_queue(version, source_name=source_name, experiment_name=experiment_name)
+    if not run_ids:
+        return None
+    return assessment_request_create(
+        version=version, runs=run_ids, reason=reason, actor=actor, system_actor=system_actor
+    )
+
+
+@transaction.atomic
 def assessment_request_create(
     *,
     version: PolicyVersion,
     runs: QuerySet[Run] | Iterable[int],
     reason: str,
     actor: User | None = None,
+    system_actor: SystemActor = SystemActor.SYSTEM,
 ) -> AssessmentRequest:
     """Split the runs (a queryset, or primary keys such as
     ``reports.selectors.assessing.runs_to_queue`` gives) into batches, one job
@@ -365,7 +391,7 @@ def assessment_request_create(
     record(
         action=ReportsAction.ASSESS_REQUEST,
         actor=actor,
-        system_actor=None if actor else SystemActor.SYSTEM,
+        system_actor=None if actor else system_actor,
         target=request,
         data={
             "policy": version.policy.slug,

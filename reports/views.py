@@ -6,7 +6,6 @@ administrators (the rights in ``reports.permissions``)."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_tables2 import RequestConfig
 
 from audit.services import record
+from kernel.csv import csv_lines
 from reports import charts
 from reports.audit_actions import ReportsAction
 from reports.forms import (
@@ -33,7 +33,7 @@ from reports.forms import (
     PolicyImportForm,
 )
 from reports.jobs import QueueUnavailable, assess_pending
-from reports.models import Policy, PolicyVersion
+from reports.models import Policy
 from reports.permissions import ASSESS_RUNS, EDIT_POLICY, PUBLISH_POLICY
 from reports.rules import RISK_LEVELS
 from reports.selectors.assessing import assessment_activity
@@ -44,7 +44,13 @@ from reports.selectors.dashboard import (
     compliance_summary,
     filter_choices,
 )
-from reports.selectors.policies import default_policy, policy_overview, policy_overviews, rules_of
+from reports.selectors.policies import (
+    default_policy,
+    policy_overview,
+    policy_overviews,
+    policy_version,
+    rules_of,
+)
 from reports.selectors.runs import compliance_runs, failed_rule_ids
 from reports.services import (
     PolicyError,
@@ -368,19 +374,6 @@ _CSV_VALUES = (
     "assessment_id",
     "assessed_at",
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _cell(value: Any) -> Any:
-    """Synced text can start with a spreadsheet formula: make it inert."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def _iso(value: Any) -> str:
@@ -392,12 +385,12 @@ def _csv_lines(rows: Sequence[tuple[Any, ...]], policy: str) -> Iterator[list[An
     for row in rows:
         (run_id, name, pk, exp, source, cls, start, number, verdict, risk, score, aid, at) = row
         yield [
-            _cell(run_id),
-            _cell(name),
+            run_id,
+            name,
             pk,
-            _cell(exp),
-            _cell(source),
-            _cell(cls),
+            exp,
+            source,
+            cls,
             _iso(start),
             policy,
             number if number is not None else "",
@@ -409,17 +402,16 @@ def _csv_lines(rows: Sequence[tuple[Any, ...]], policy: str) -> Iterator[list[An
         ]
 
 
-def _csv_stream(filters: ComplianceFilters, runs: Any) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_HEADER)
+def _csv_rows(filters: ComplianceFilters, runs: Any) -> Iterator[list[Any]]:
+    """The rows of the export, read in chunks (one failed-rules query per chunk)."""
     chunk: list[tuple[Any, ...]] = []
     for row in runs.values_list(*_CSV_VALUES).iterator(chunk_size=CSV_CHUNK):
         chunk.append(row)
         if len(chunk) == CSV_CHUNK:
-            yield "".join(writer.writerow(line) for line in _csv_lines(chunk, filters.policy.slug))
+            yield from _csv_lines(chunk, filters.policy.slug)
             chunk = []
     if chunk:
-        yield "".join(writer.writerow(line) for line in _csv_lines(chunk, filters.policy.slug))
+        yield from _csv_lines(chunk, filters.policy.slug)
 
 
 @require_GET
@@ -440,7 +432,8 @@ def runs_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
         )
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     response = StreamingHttpResponse(
-        _csv_stream(filters, runs), content_type="text/csv; charset=utf-8"
+        csv_lines(CSV_HEADER, _csv_rows(filters, runs), batch=CSV_CHUNK),
+        content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = (
         f'attachment; filename="govdash-compliance-{filters.policy.slug}-{stamp}.csv"'
@@ -576,9 +569,7 @@ def policy_import(request: HttpRequest) -> HttpResponse:
 def policy_publish_view(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     if not request.user.has_perm(PUBLISH_POLICY):
         raise PermissionDenied("Only compliance officers and administrators may do this.")
-    version = get_object_or_404(
-        PolicyVersion.objects.select_related("policy"), policy__slug=slug, number=number
-    )
+    version = policy_version(slug=slug, number=number)
     detail = reverse("reports:policy", args=[slug])
     try:
         version = policy_publish(version=version, actor=request.user)  # type: ignore[arg-type]
@@ -614,9 +605,7 @@ def policy_publish_view(request: HttpRequest, slug: str, number: int) -> HttpRes
 
 @require_GET
 def policy_export(request: HttpRequest, slug: str, number: int) -> HttpResponse:
-    version = get_object_or_404(
-        PolicyVersion.objects.select_related("policy"), policy__slug=slug, number=number
-    )
+    version = policy_version(slug=slug, number=number)
     text = policy_export_yaml(version)
     with transaction.atomic():
         record(

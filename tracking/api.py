@@ -32,7 +32,7 @@ from kernel.api import (
     attach,
     require_valid,
 )
-from kernel.errors import Conflict, NotFound
+from kernel.errors import Conflict
 from tracking import links
 from tracking.filters import ExperimentFilter, ModelFilter, RunFilter, runs_for_list
 from tracking.jobs import sync_enqueue
@@ -45,7 +45,13 @@ from tracking.models import (
     SyncRun,
 )
 from tracking.permissions import SYNC_SOURCE
-from tracking.selectors import last_sync, last_sync_by_source, model_versions_of_run
+from tracking.selectors import (
+    alias_history,
+    last_sync,
+    last_sync_by_source,
+    model_versions_of_run,
+    run_by_mlflow_id,
+)
 from tracking.services import SyncAlreadyRunning
 
 router = Router(tags=["tracking"])
@@ -391,23 +397,6 @@ def list_runs(request: HttpRequest, query: Query[RunQuery]) -> QuerySet[Run]:
     return filterset.qs
 
 
-def run_by_mlflow_id(run_id: str, source: str | None) -> Run:
-    """The run with this MLflow id; NotFound, or Conflict when several sources
-    hold the id and ``source`` does not say which."""
-    candidates = Run.objects.select_related("source", "experiment").filter(run_id=run_id)
-    if source:
-        candidates = candidates.filter(source__name=source)
-    found = list(candidates[:10])
-    if not found:
-        raise NotFound("Not Found")
-    if len(found) > 1:
-        names = sorted(run.source.name for run in found)
-        raise Conflict(
-            f"run {run_id} exists in several sources ({', '.join(names)}): add ?source=<name>"
-        )
-    return found[0]
-
-
 @router.get(
     "/runs/{run_id}",
     response={200: RunDetailOut, 404: ErrorOut, 409: ErrorOut},
@@ -441,5 +430,5 @@ def get_model(request: HttpRequest, model_id: int) -> RegisteredModel:
     model = get_object_or_404(
         RegisteredModel.objects.with_open_alerts().select_related("source"), pk=model_id
     )
-    history = list(model.alias_changes.select_related("acknowledged_by"))
+    history = list(alias_history(model))
     return attach(model, alias_history=history, open_alerts=model.open_alert_count())

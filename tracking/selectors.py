@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
+from kernel.errors import Conflict, NotFound
 from tracking.models import (
+    AliasChange,
     Experiment,
     ModelVersion,
     RegisteredModel,
@@ -54,3 +56,25 @@ def mirror_counts(*, source: Source) -> dict[str, int]:
         "models": RegisteredModel.objects.filter(source=source, gone_at__isnull=True).count(),
         "versions": ModelVersion.objects.filter(model__source=source, gone_at__isnull=True).count(),
     }
+
+
+def run_by_mlflow_id(run_id: str, source: str | None) -> Run:
+    """The run with this MLflow id; NotFound, or Conflict when several sources
+    hold the id and ``source`` does not say which."""
+    candidates = Run.objects.select_related("source", "experiment").filter(run_id=run_id)
+    if source:
+        candidates = candidates.filter(source__name=source)
+    found = list(candidates[:10])
+    if not found:
+        raise NotFound("Not Found")
+    if len(found) > 1:
+        names = sorted(run.source.name for run in found)
+        raise Conflict(
+            f"run {run_id} exists in several sources ({', '.join(names)}): add ?source=<name>"
+        )
+    return found[0]
+
+
+def alias_history(model: RegisteredModel) -> QuerySet[AliasChange]:
+    """Every observed move of the model's aliases, newest first, with who acknowledged it."""
+    return model.alias_changes.select_related("acknowledged_by")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from typing import Any
 
@@ -22,6 +23,8 @@ from tracking.models import RegisteredModel, Run, Source, SyncRun
 from tracking.signals import sync_finished
 from tracking.sources import client_for
 from tracking.sync import FULL_SYNC_EVERY, ProgressCallback, _Sync
+
+logger = logging.getLogger(__name__)
 
 # A running sync that has not reported for this long has lost its worker.
 STALE_AFTER = dt.timedelta(minutes=10)
@@ -244,15 +247,25 @@ def sync_execute(
 
 
 def _announce_finished(sync_run: SyncRun) -> None:
-    """Tell higher layers, once the sync's end is committed (``tracking.signals``)."""
-    transaction.on_commit(
-        lambda: sync_finished.send(
+    """Tell higher layers, once the sync's end is committed (``tracking.signals``).
+
+    The sync is done and recorded by then: a receiver that fails is logged and
+    never turns a finished sync into an error (nor stops the other receivers)."""
+
+    def send() -> None:
+        answers = sync_finished.send_robust(
             sender=SyncRun,
             sync_run=sync_run,
             source_id=sync_run.source_id,
             succeeded=sync_run.status == SyncRun.Status.SUCCEEDED,
         )
-    )
+        for receiver, answer in answers:
+            if isinstance(answer, Exception):
+                logger.error(
+                    "after sync #%s, %s failed: %s", sync_run.pk, receiver, one_line(answer)
+                )
+
+    transaction.on_commit(send)
 
 
 @transaction.atomic

@@ -41,6 +41,7 @@ from tracking.models import (
 )
 from tracking.permissions import ADD_SOURCE, SYNC_SOURCE
 from tracking.selectors import (
+    alias_history,
     last_sync,
     last_sync_by_source,
     mirror_counts,
@@ -382,9 +383,7 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     versions.caption = f"Versions of {model.name}"
     RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(versions)
-    history = AliasChangeTable(
-        model.alias_changes.select_related("acknowledged_by"), prefix="h-", known_versions=known
-    )
+    history = AliasChangeTable(alias_history(model), prefix="h-", known_versions=known)
     history.caption = f"Alias history of {model.name}"
     RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(history)
     open_alerts = list(model.alias_changes.open_alerts())

@@ -16,8 +16,6 @@ from govdash.audit_actions import AccountsAction
 from govdash.demo import credentials as credential_store
 from kernel.roles import Role, grant_role, roles_of
 
-# Who the demo events are attributed to: a person did not create these users.
-
 
 @dataclass(frozen=True)
 class DemoUser:

@@ -4,8 +4,9 @@
 work of the assessment jobs and their progress (``assessing``); ``common``
 holds the filters they share.
 
-The dashboard, the runs table, the API, the commands and the PDFs all take
-their figures from here, so a page and its report never disagree. These
+The dashboard, the runs table, the API and the commands all take their
+figures from here (and documents will too), so a page and its export never
+disagree. These
 modules never import ``reports.services`` or ``reports.jobs``: writes use
 reads, not the other way round (see docs/architecture.md).
 """

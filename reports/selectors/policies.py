@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import Case, IntegerField, Prefetch, QuerySet, When
 
+from kernel.errors import NotFound
 from reports.models import Policy, PolicyVersion
 from reports.rules import explain_check
 
@@ -88,3 +89,15 @@ def policy_overviews() -> list[PolicyOverview]:
 def policy_overview(slug: str) -> PolicyOverview | None:
     policy = Policy.objects.prefetch_related(_versions_prefetch()).filter(slug=slug).first()
     return PolicyOverview(policy, list(policy.versions.all())) if policy else None
+
+
+def policy_version(*, slug: str, number: int) -> PolicyVersion:
+    """Version ``number`` of the policy ``slug``, with its policy; NotFound otherwise."""
+    found = (
+        PolicyVersion.objects.select_related("policy")
+        .filter(policy__slug=slug, number=number)
+        .first()
+    )
+    if found is None:
+        raise NotFound(f"policy {slug} has no version {number}")
+    return found

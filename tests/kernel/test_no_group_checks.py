@@ -2,8 +2,7 @@
 
 Walks the source of every app package with ``ast`` and reports any access to a
 user's ``groups``, any use of the ``Group`` model, any ``groups__`` lookup and
-any ``get_model("auth", "Group")``. Migrations may create the role groups; the
-demo-users command may check that they exist, and nothing more.
+any ``get_model("auth", "Group")``. Migrations may create the role groups.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("kernel", "audit", "tracking", "reports", "approvals", "govdash")
 ROLES_MODULE = "kernel/roles.py"
-DEMO_USERS = "govdash/management/commands/demo_users.py"
 
 
 def _is_group_name(node: ast.AST) -> bool:
@@ -50,35 +48,6 @@ def group_reads(source: str) -> list[tuple[int, str]]:
     return sorted(set(found))
 
 
-def _demo_users_only_checks_groups_exist(source: str) -> list[tuple[int, str]]:
-    """The demo-users command may ask which role groups exist, by name, and no more:
-    ``Group.objects.filter(name__in=...).values_list("name", flat=True)``."""
-    allowed_lines = set()
-    for node in ast.walk(ast.parse(source)):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "values_list"
-            and [_string(a) for a in node.args] == ["name"]
-        ):
-            inner = node.func.value
-            if (
-                isinstance(inner, ast.Call)
-                and isinstance(inner.func, ast.Attribute)
-                and inner.func.attr == "filter"
-                and [k.arg for k in inner.keywords] == ["name__in"]
-                and isinstance(inner.func.value, ast.Attribute)
-                and inner.func.value.attr == "objects"
-                and _is_group_name(inner.func.value.value)
-            ):
-                allowed_lines.add(node.lineno)
-    return [
-        (line, what)
-        for line, what in group_reads(source)
-        if not (what == "import of Group" or (what == "the Group model" and line in allowed_lines))
-    ]
-
-
 def _app_modules() -> list[Path]:
     modules = []
     for package in PACKAGES:
@@ -91,7 +60,7 @@ def _app_modules() -> list[Path]:
 
 def test_the_walk_covers_every_app_package():
     modules = {p.relative_to(ROOT).as_posix() for p in _app_modules()}
-    for expected in (ROLES_MODULE, DEMO_USERS, "tracking/views.py", "govdash/api.py"):
+    for expected in (ROLES_MODULE, "tracking/views.py", "govdash/api.py"):
         assert expected in modules
     assert len(modules) > 50
 
@@ -103,11 +72,7 @@ def test_no_module_outside_kernel_roles_reads_groups():
         if name == ROLES_MODULE:
             continue
         source = path.read_text(encoding="utf-8")
-        reads = (
-            _demo_users_only_checks_groups_exist(source)
-            if name == DEMO_USERS
-            else group_reads(source)
-        )
+        reads = group_reads(source)
         offenders += [f"{name}:{line}: {what}" for line, what in reads]
     assert not offenders, "group names read outside kernel/roles.py:\n" + "\n".join(offenders)
 
@@ -153,15 +118,3 @@ def test_the_detector_finds_each_way_of_reading_groups(snippet):
 )
 def test_the_detector_ignores_permission_checks(snippet):
     assert group_reads(snippet) == []
-
-
-def test_demo_users_may_only_check_that_role_groups_exist():
-    existence_check = (
-        "from django.contrib.auth.models import Group\n"
-        "found = set(Group.objects.filter(name__in=roles).values_list('name', flat=True))\n"
-    )
-    assert _demo_users_only_checks_groups_exist(existence_check) == []
-    membership = existence_check + "if user.groups.filter(name='admin').exists(): pass\n"
-    assert _demo_users_only_checks_groups_exist(membership)
-    lookup = existence_check + "Group.objects.get(name='admin').user_set.all()\n"
-    assert _demo_users_only_checks_groups_exist(lookup)

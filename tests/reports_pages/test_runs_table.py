@@ -133,11 +133,15 @@ def test_csv_lists_unassessed_runs_and_defuses_formulas(
 ):
     from tests import factories
 
-    factories.run(compliance_mirror.experiments["finance"], run_name="=HYPERLINK(1)")
+    hostile = ["=HYPERLINK(1)", "  =1+1", "\uff1dSUM(A1)", "\t@cmd"]
+    for name in hostile:
+        factories.run(compliance_mirror.experiments["finance"], run_name=name)
     response = reader.get(reverse("reports:runs-csv"), {"verdict": "none"})
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert {row["verdict"] for row in rows} == {"not_assessed"}
-    assert "'=HYPERLINK(1)" in {row["run_name"] for row in rows}
+    # The same helper as every CSV (kernel.csv): leading spaces and full-width signs too.
+    names = {row["run_name"] for row in rows}
+    assert {"'" + name for name in hostile} <= names
     assert all(row["failed_rules"] == "" and row["risk"] == "" for row in rows)
 
 

@@ -204,3 +204,31 @@ def test_sync_of_a_source_that_is_down_fails_cleanly_and_is_shown():
     assert "\n" not in sync_run.error
     with pytest.raises(CommandError, match="sync failed: down"):
         call_command("sync", "down")
+
+
+def test_a_failing_sync_finished_receiver_never_fails_the_finished_sync(
+    source, django_capture_on_commit_callbacks, caplog, redis_queue
+):
+    from tracking.signals import sync_finished
+
+    redis_queue("assess")  # compliance's receiver queues a job here: emptied afterwards
+
+    heard = []
+
+    def broken(sender, sync_run, **kwargs):
+        raise RuntimeError("receiver bug")
+
+    def listener(sender, sync_run, succeeded, **kwargs):
+        heard.append((sync_run.pk, succeeded))
+
+    sync_finished.connect(broken, dispatch_uid="test-broken")
+    sync_finished.connect(listener, dispatch_uid="test-listener")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            sync_run = _sync(source)
+    finally:
+        sync_finished.disconnect(dispatch_uid="test-broken")
+        sync_finished.disconnect(dispatch_uid="test-listener")
+    assert sync_run.status == "succeeded"
+    assert heard == [(sync_run.pk, True)]  # the other receivers still heard of it
+    assert "receiver bug" in caplog.text

@@ -3,11 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from govdash.demo import credentials as credential_store
-from govdash.demo.users import DEMO_USERS, ensure_demo_users
+from govdash.demo.users import ensure_demo_users
+from kernel.roles import missing_role_groups
 
 
 class Command(BaseCommand):
@@ -25,8 +25,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        roles = {str(user.role) for user in DEMO_USERS}
-        missing = roles - set(Group.objects.filter(name__in=roles).values_list("name", flat=True))
+        missing = missing_role_groups()
         if missing:
             raise CommandError(
                 f"role groups missing ({', '.join(sorted(missing))}); run `manage.py migrate` first"

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from audit.actors import SystemActor
 from reports.jobs import QueueUnavailable, assess_pending, requeue_lost_batches
 from reports.models import Assessment, AssessmentBatch, AssessmentRequest, Policy
 from reports.selectors.assessing import open_requests, request_progress, verdicts_in_scope
@@ -45,15 +46,17 @@ class Command(BaseCommand):
             raise CommandError(f"no experiment named {options['experiment']!r}")
         try:
             requeue_lost_batches()
-            # Requests still open (a sync's, an earlier command's): their runs are
-            # not queued again, and --wait waits for them too.
-            already_open = open_requests(policy=policy)
             requests = assess_pending(
                 policy=policy,
                 source_name=options["source"],
                 experiment_name=options["experiment"],
                 reason="manage.py assess",
+                system_actor=SystemActor.COMMAND,
             )
+            # Requests still open (a sync's, an earlier command's), read after
+            # queueing so one created meanwhile is not missed: their runs were
+            # not queued again, and --wait waits for them too.
+            already_open = open_requests(policy=policy)
         except QueueUnavailable as exc:
             raise CommandError(str(exc)) from None
         if not options["wait"]:
