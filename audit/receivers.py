@@ -18,6 +18,11 @@ from audit.actors import CLAIMED_USERNAME_MAX
 from audit.audit_actions import AuditAction
 from audit.models import AuditEvent
 from audit.services import record
+from kernel.backends import REFUSED_BY_LOCKOUT
+
+
+def _refused_by_lockout(request: HttpRequest | None) -> bool:
+    return bool(getattr(request, REFUSED_BY_LOCKOUT, False))
 
 
 @receiver(user_logged_in, dispatch_uid="audit_login")
@@ -35,6 +40,9 @@ def _logged_out(sender: Any, request: HttpRequest | None, user: Any, **kwargs: A
 def _login_failed(
     sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
 ) -> None:
+    if _refused_by_lockout(request):
+        # Refused before any password check: the lockout receiver records it.
+        return
     # Django already masks the password in ``credentials``; keep only the
     # name, cut short and marked unverified: anyone can type anything there.
     username = str(credentials.get("username", ""))[:CLAIMED_USERNAME_MAX]
@@ -60,5 +68,9 @@ def _locked_out(
         claimed_username=claimed,
         target=("auth.user", claimed),
         outcome=AuditEvent.Outcome.DENIED,
-        data={"reason": "too many failed logins"},
+        data={
+            "reason": "attempt during a lockout"
+            if _refused_by_lockout(request)
+            else "too many failed logins"
+        },
     )

@@ -38,6 +38,10 @@ def token_create(
         raise ValidationError({"name": "A token needs a name that says what uses it."})
     if not user.is_active:
         raise ValidationError({"user": "Tokens cannot be issued to an inactive user."})
+    # A token acts as its user. Superusers pass every has_perm, so this rule
+    # lives here, for the page, the command and any other path alike.
+    if user.is_superuser and not created_by.is_superuser:
+        raise ValidationError({"user": "Only a superuser may issue a token for a superuser."})
     secret = secrets.token_urlsafe(32)
     prefix = secrets.token_hex(4)
     raw = f"{TOKEN_PREFIX}{prefix}_{secret}"

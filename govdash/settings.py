@@ -144,7 +144,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Authentication ---------------------------------------------------------------
 
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    # django-axes' lockout check, marking the attempts it refuses (kernel/backends.py).
+    "kernel.backends.LockoutBackend",
     # Rights: named permissions granted to roles (kernel.roles.GRANTS), with
     # object-level rules, all answered by has_perm (docs/architecture.md).
     "rules.permissions.ObjectPermissionBackend",
@@ -176,9 +177,13 @@ SESSION_COOKIE_SAMESITE = "Lax"
 # django-axes: failed-login lockout.
 AXES_FAILURE_LIMIT = env_int("GOVDASH_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = env_int("GOVDASH_LOGIN_LOCKOUT_MINUTES", 30, minimum=1) / 60
-# Lock the account after N failures from anywhere, and an address after N failures
-# across accounts (password spraying).
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# The client address is the one the audit trail records (behind a proxy, from
+# X-Forwarded-For), and a lockout binds a username at one address together: many
+# users share an address behind a proxy or NAT, and anyone can type anyone's name.
+AXES_CLIENT_IP_CALLABLE = "govdash.middleware.client_address"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# An attempt refused during a lockout never had its password checked: not a failure.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False

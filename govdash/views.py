@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.db.utils import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -27,6 +27,13 @@ ALERTS_SHOWN = 20
 
 @login_not_required
 def admin_login(request: HttpRequest, extra_context: object = None) -> HttpResponse:
+    """The admin site's login is the one login page. A signed-in user the admin
+    sends here is not staff: the login page would send them straight back (a
+    redirect loop), so they are refused instead."""
+    if request.user.is_authenticated:
+        if not admin.site.has_permission(request):
+            raise PermissionDenied
+        return redirect("admin:index")
     return redirect_to_login(request.GET.get("next") or reverse("admin:index"))
 
 

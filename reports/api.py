@@ -29,7 +29,7 @@ from reports.selectors.policies import (
 )
 from reports.selectors.run_panel import PolicyCompliance, run_compliance
 from reports.selectors.runs import failed_rule_ids
-from reports.services import policy_export_yaml
+from reports.services import policy_export_audited
 from tracking.models import Run
 from tracking.selectors import run_by_mlflow_id
 
@@ -322,6 +322,7 @@ def get_policy(request: HttpRequest, slug: str) -> PolicyOverview:
 )
 def get_policy_yaml(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     version = policy_version(slug=slug, number=number)
-    response = HttpResponse(policy_export_yaml(version), content_type="application/yaml")
+    text = policy_export_audited(version=version, actor=request.user)  # type: ignore[arg-type]
+    response = HttpResponse(text, content_type="application/yaml")
     response["Content-Disposition"] = f'inline; filename="{slug}-v{number}.yaml"'
     return response

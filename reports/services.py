@@ -106,6 +106,18 @@ def policy_export_yaml(version: PolicyVersion) -> str:
 
 
 @transaction.atomic
+def policy_export_audited(*, version: PolicyVersion, actor: User) -> str:
+    """One policy version as YAML for someone to take away, audited (page and API)."""
+    record(
+        action=ReportsAction.POLICY_EXPORT,
+        actor=actor,
+        target=version,
+        data={"policy": version.policy.slug, "number": version.number},
+    )
+    return policy_export_yaml(version)
+
+
+@transaction.atomic
 def policy_save_draft(*, text: str, actor: User | None, notes: str = "") -> PolicyVersion:
     """Create a policy, or a new draft version of it, from a YAML document.
 

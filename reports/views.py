@@ -56,6 +56,7 @@ from reports.services import (
     PolicyError,
     PolicyLocked,
     parse_policy_yaml,
+    policy_export_audited,
     policy_export_yaml,
     policy_publish,
     policy_save_draft,
@@ -606,14 +607,7 @@ def policy_publish_view(request: HttpRequest, slug: str, number: int) -> HttpRes
 @require_GET
 def policy_export(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     version = policy_version(slug=slug, number=number)
-    text = policy_export_yaml(version)
-    with transaction.atomic():
-        record(
-            action=ReportsAction.POLICY_EXPORT,
-            actor=request.user,
-            target=version,
-            data={"policy": slug, "number": number},
-        )
+    text = policy_export_audited(version=version, actor=request.user)  # type: ignore[arg-type]
     response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{slug}-v{number}.yaml"'
     return response

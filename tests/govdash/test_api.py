@@ -3,7 +3,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 
@@ -144,3 +144,28 @@ def test_tokens_command_prints_a_working_token(client: Client, admin_user, make_
     call_command("tokens", "create", "--user", "ci-bot", "--name", "gate", "--by", "ada")
     secret = capsys.readouterr().out.strip()
     assert client.get("/api/v1/me", **_bearer(secret)).json()["username"] == "ci-bot"
+
+
+def test_only_a_superuser_issues_a_token_for_a_superuser(
+    client: Client, admin_user, make_user, django_user_model, capsys
+):  # type: ignore[no-untyped-def]
+    # A token acts as its user: an admin must not gain a superuser's powers by one.
+    root = django_user_model.objects.create_superuser("root", password="correct horse battery")
+    client.force_login(admin_user)
+    response = client.post(reverse("tokens"), {"user": root.pk, "name": "escalate"})
+    assert response.status_code == 200
+    assert "Only a superuser may issue a token for a superuser." in response.content.decode()
+    assert response.context["created_secret"] is None
+    with pytest.raises(CommandError, match="Only a superuser may issue a token for a superuser"):
+        call_command("tokens", "create", "--user", "root", "--name", "escalate", "--by", "ada")
+    assert not ApiToken.objects.exists()
+    assert not AuditEvent.objects.filter(action="api_token.create").exists()
+
+    other = django_user_model.objects.create_superuser("su", password="correct horse battery")
+    call_command("tokens", "create", "--user", "root", "--name", "ops", "--by", "su")
+    secret = capsys.readouterr().out.strip()
+    assert Client().get("/api/v1/me", **_bearer(secret)).json()["username"] == "root"
+    client.force_login(other)
+    response = client.post(reverse("tokens"), {"user": root.pk, "name": "backup"})
+    assert response.context["created_secret"].startswith("gd_")
+    assert set(ApiToken.objects.values_list("created_by__username", flat=True)) == {"su"}

@@ -195,6 +195,29 @@ def test_policy_version_as_yaml(reader: Client, default_policy):  # type: ignore
     assert reader.get("/api/v1/policies/default/versions/9.yaml").status_code == 404
 
 
+def test_policy_yaml_export_is_audited_like_the_page_download(
+    reader: Client, make_user, default_policy
+):  # type: ignore[no-untyped-def]
+    from audit.models import AuditEvent
+
+    assert reader.get("/api/v1/policies/default/versions/1.yaml").status_code == 200
+    by_session = AuditEvent.objects.get(action="policy.export")
+    assert by_session.actor_username == "ana"
+    assert by_session.target_id == str(default_policy.pk)
+    assert by_session.data == {"policy": "default", "number": 1}
+
+    ci = make_user("ci-bot", "ml-engineer")
+    _, secret = token_create(user=ci, name="gate", created_by=make_user("ada", "admin"))
+    response = Client().get(
+        "/api/v1/policies/default/versions/1.yaml", HTTP_AUTHORIZATION=f"Bearer {secret}"
+    )
+    assert response.status_code == 200
+    assert AuditEvent.objects.filter(action="policy.export", actor_username="ci-bot").exists()
+    # A version that does not exist exports nothing.
+    assert reader.get("/api/v1/policies/default/versions/9.yaml").status_code == 404
+    assert AuditEvent.objects.filter(action="policy.export").count() == 2
+
+
 def test_summary_query_count_is_pinned(
     reader: Client, compliance_mirror: ComplianceMirror, django_assert_num_queries
 ):  # type: ignore[no-untyped-def]
