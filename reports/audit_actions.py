@@ -9,5 +9,8 @@ class ReportsAction(StrEnum):
     POLICY_EXPORT = "policy.export"
     ASSESS = "reports.assess"
     ASSESS_REQUEST = "reports.assess_request"
+    # Putting a request's batches on the job queue: failure when the queue
+    # could not take them, success when a later retry did.
+    ASSESS_ENQUEUE = "reports.assess_enqueue"
     EXPORT_CSV = "reports.export_csv"
     WRITEBACK = "reports.writeback"

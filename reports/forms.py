@@ -13,9 +13,8 @@ from reports.models import Assessment, Policy
 from reports.rules import RISK_LEVELS
 from reports.selectors.common import VERDICT_LABELS, ComplianceFilters, FilterChoices
 from reports.selectors.policies import default_policy
+from reports.services import MAX_POLICY_BYTES
 from tracking.models import Experiment, Source
-
-MAX_POLICY_BYTES = 256 * 1024
 
 
 class _ExperimentChoice(forms.ModelChoiceField):

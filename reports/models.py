@@ -170,6 +170,10 @@ class AssessmentBatch(models.Model):
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
+        # Recorded, but the job queue could not take its job (``error`` says
+        # why): still to be assessed, and queued again by the maintenance
+        # tick or ``manage.py assess`` once the queue is back.
+        UNQUEUED = "unqueued", "Not queued"
         RUNNING = "running", "Running"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"

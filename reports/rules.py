@@ -33,6 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SEVERITIES = ("low", "medium", "high", "critical")
+# Numbers in a policy: finite and at most this big either way, so each is a
+# float exactly enough, fits any JSON column and compares with a metric.
+MAX_NUMBER = 10**15
+NUMBER_RANGE = "a number between -10^15 and 10^15"
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq,
@@ -123,14 +127,27 @@ def _text_list(value: Any, where: str) -> list[str]:
     return [item.strip() for item in value]
 
 
+def is_number(value: Any) -> bool:
+    """An int or float (not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def in_range(value: int | float) -> bool:
+    """Finite and within ±MAX_NUMBER (a huge int is compared as an int, never
+    turned into a float first, which would overflow)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    return -MAX_NUMBER <= value <= MAX_NUMBER
+
+
 def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise RuleError(where, "must be a number")
+    if not is_number(value) or not in_range(value):
+        raise RuleError(where, f"must be {NUMBER_RANGE}")
     return float(value)
 
 
 def _op(value: Any, where: str) -> str:
-    if value not in _OPS:
+    if not isinstance(value, str) or value not in _OPS:
         raise RuleError(where, f"must be one of {', '.join(_OPS)}")
     return str(value)
 
@@ -147,12 +164,14 @@ def _validate_check(check: Any, where: str) -> dict[str, Any]:
     if not isinstance(check, dict):
         raise RuleError(where, "must be a mapping with a 'kind'")
     kind = check.get("kind")
-    if kind not in CHECKS:
+    if not isinstance(kind, str) or kind not in CHECKS:
         raise RuleError(f"{where}.kind", f"must be one of {', '.join(sorted(CHECKS))}")
     spec = CHECKS[kind]
     unknown = set(check) - {"kind"} - set(spec.fields)
     if unknown:
-        raise RuleError(f"{where}.{sorted(unknown)[0]}", f"is not a field of a {kind} check")
+        raise RuleError(
+            f"{where}.{sorted(unknown, key=str)[0]}", f"is not a field of a {kind} check"
+        )
     clean: dict[str, Any] = {"kind": kind}
     for name, (validator, required) in spec.fields.items():
         if name not in check:
@@ -163,7 +182,7 @@ def _validate_check(check: Any, where: str) -> dict[str, Any]:
     if "pattern" in clean:
         try:
             re.compile(clean["pattern"])
-        except re.error as exc:
+        except (re.error, RecursionError, OverflowError) as exc:
             raise RuleError(
                 f"{where}.pattern", f"is not a valid regular expression: {exc}"
             ) from None
@@ -184,7 +203,7 @@ def validate_rules(raw: Any) -> list[Rule]:
             raise RuleError(where, "must be a mapping")
         unknown = set(item) - {"id", "title", "description", "severity", "check"}
         if unknown:
-            raise RuleError(f"{where}.{sorted(unknown)[0]}", "is not a rule field")
+            raise RuleError(f"{where}.{sorted(unknown, key=str)[0]}", "is not a rule field")
         rule_id = item.get("id")
         if not isinstance(rule_id, str) or not _RULE_ID.match(rule_id):
             raise RuleError(f"{where}.id", "must match [a-z0-9][a-z0-9_.-]* (at most 64)")
@@ -525,7 +544,11 @@ def _positive(value: Any, where: str) -> float:
 
 
 def _any_value(value: Any, where: str) -> Any:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    if is_number(value):
+        if not in_range(value):
+            raise RuleError(where, f"must be {NUMBER_RANGE}, or a string")
+        return value
+    if not isinstance(value, str):
         raise RuleError(where, "must be a number or a string")
     return value
 

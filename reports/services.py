@@ -19,6 +19,7 @@ from django.utils.text import slugify
 
 from audit.actors import SystemActor
 from audit.chain import canonical_json
+from audit.models import AuditEvent
 from audit.services import record
 from reports.audit_actions import ReportsAction
 from reports.models import (
@@ -29,7 +30,17 @@ from reports.models import (
     PolicyVersion,
     RuleResult,
 )
-from reports.rules import Rule, RuleError, RunFacts, evaluate, validate_rules, verdict_of
+from reports.rules import (
+    NUMBER_RANGE,
+    Rule,
+    RuleError,
+    RunFacts,
+    evaluate,
+    in_range,
+    is_number,
+    validate_rules,
+    verdict_of,
+)
 from reports.selectors.assessing import runs_to_queue
 from tracking.models import ModelVersion, Run
 
@@ -57,14 +68,122 @@ def _rules_hash(rules: list[dict[str, Any]]) -> str:
     return hashlib.sha256(canonical_json(rules).encode()).hexdigest()
 
 
-def parse_policy_yaml(text: str) -> dict[str, Any]:
-    """Parse and validate a policy document; raises PolicyError naming the field."""
+# Bounds on a policy document, checked before any rule is validated: a policy
+# needs about six levels and a few hundred values; these leave ample room.
+MAX_POLICY_BYTES = 256 * 1024
+MAX_DEPTH = 20
+MAX_VALUES = 20_000
+MAX_INT_DIGITS = 30  # longer integer literals are refused, never converted
+
+
+class _TooLong:
+    """An integer literal too long to convert; refused, with its field, by ``_check_shape``."""
+
+    def __init__(self, literal: str) -> None:
+        self.literal = literal
+
+
+class _PolicyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses deep nesting while composing (PyYAML
+    composes recursively: thousands of levels would exhaust the stack) and never
+    converts an over-long integer literal."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise PolicyError(
+                    f"line {mark.line + 1}", f"nests deeper than {MAX_DEPTH} levels, the limit"
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_yaml_int(self, node: Any) -> Any:
+        literal = str(self.construct_scalar(node))
+        if len(literal) > MAX_INT_DIGITS:
+            return _TooLong(literal)
+        return super().construct_yaml_int(node)
+
+
+_PolicyLoader.add_constructor("tag:yaml.org,2002:int", _PolicyLoader.construct_yaml_int)
+
+
+def _storable(text: str) -> bool:
+    """No NUL and no lone surrogate: text every database column can hold."""
+    if "\x00" in text:
+        return False
     try:
-        document = yaml.safe_load(text)
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_shape(document: Any) -> None:
+    """Refuse what no policy needs before the rules are validated, naming
+    where: nesting deeper than MAX_DEPTH, more than MAX_VALUES values (YAML
+    aliases can repeat, even nest, one value), keys that are not text, numbers
+    out of range (infinite, NaN, or beyond ±10^15), text a database cannot
+    store, and anything but text, numbers, true/false, null, lists and mappings.
+    Iterative, so no input can exhaust the stack."""
+    pending: list[tuple[Any, str, int]] = [(document, "document", 1)]
+    seen = 0
+    while pending:
+        value, where, depth = pending.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise PolicyError("document", f"has more than {MAX_VALUES:,} values, the limit")
+        if depth > MAX_DEPTH:
+            raise PolicyError(where, f"nests deeper than {MAX_DEPTH} levels, the limit")
+        prefix = "" if where == "document" else where
+        if isinstance(value, dict):
+            children = []
+            for key, item in value.items():
+                if not isinstance(key, str) or not key.strip() or not _storable(key):
+                    raise PolicyError(where, f"has a key that is not a name: {key!r:.40}")
+                children.append((item, f"{prefix}.{key}" if prefix else key, depth + 1))
+            pending.extend(reversed(children))
+        elif isinstance(value, list):
+            pending.extend(
+                (item, f"{where}[{index}]", depth + 1)
+                for index, item in reversed(list(enumerate(value)))
+            )
+        elif isinstance(value, _TooLong) or (is_number(value) and not in_range(value)):
+            raise PolicyError(where, f"is out of range: it must be {NUMBER_RANGE}")
+        elif isinstance(value, str):
+            if not _storable(value):
+                raise PolicyError(where, "contains a character that cannot be stored (NUL)")
+        elif value is not None and not isinstance(value, bool | int | float):
+            raise PolicyError(where, "must be text, a number, true/false, a list or a mapping")
+
+
+def parse_policy_yaml(text: str) -> dict[str, Any]:
+    """Parse and validate a policy document; raises PolicyError naming the
+    field, or the limit, at fault. Size is checked before parsing, nesting
+    while parsing, and the rest (``_check_shape``) before validation."""
+    size = len(text.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_POLICY_BYTES:
+        limit = f"{MAX_POLICY_BYTES // 1024} KiB"
+        raise PolicyError("document", f"is {size:,} bytes, larger than the limit of {limit}")
+    try:
+        document = yaml.load(text, Loader=_PolicyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "document"
         raise PolicyError(where, f"is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    return policy_from_document(document)
+
+
+def policy_from_document(document: Any) -> dict[str, Any]:
+    """Validate a parsed policy document (what YAML or JSON gives); raises
+    PolicyError naming the field, never anything else."""
+    _check_shape(document)
     if not isinstance(document, dict):
         raise PolicyError("document", "must be a mapping with name and rules")
     unknown = set(document) - {"slug", "name", "description", "sources", "rules", "version"}
@@ -79,6 +198,9 @@ def parse_policy_yaml(text: str) -> dict[str, Any]:
     sources = document.get("sources") or []
     if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
         raise PolicyError("sources", "must be a list of source names")
+    description = document.get("description")
+    if description is not None and not isinstance(description, str):
+        raise PolicyError("description", "must be text")
     try:
         rules = validate_rules(document.get("rules"))
     except RuleError as exc:
@@ -86,7 +208,7 @@ def parse_policy_yaml(text: str) -> dict[str, Any]:
     return {
         "slug": slug,
         "name": name.strip(),
-        "description": str(document.get("description") or "").strip(),
+        "description": (description or "").strip(),
         "sources": sources,
         "rules": [rule.as_dict() for rule in rules],
     }
@@ -350,7 +472,6 @@ def _jsonable(value: Any) -> Any:
 
 
 @transaction.atomic
-@transaction.atomic
 def assessment_request_pending(
     *,
     version: PolicyVersion,
@@ -413,6 +534,107 @@ def assessment_request_create(
         },
     )
     return request
+
+
+def batch_queued(batch: AssessmentBatch, *, job_id: str) -> None:
+    """The job queue took the batch's job: remember its id."""
+    if job_id:
+        AssessmentBatch.objects.filter(pk=batch.pk).update(job_id=job_id)
+
+
+def _enqueue_event(
+    batches: Sequence[AssessmentBatch],
+    *,
+    outcome: AuditEvent.Outcome,
+    data: dict[str, Any],
+    actor: User | None,
+    system_actor: SystemActor,
+) -> None:
+    """One ``reports.assess_enqueue`` event per request the batches belong to."""
+    by_request: dict[int, list[AssessmentBatch]] = {}
+    for batch in batches:
+        by_request.setdefault(batch.request_id, []).append(batch)
+    requests = AssessmentRequest.objects.select_related("policy_version__policy").in_bulk(
+        list(by_request)
+    )
+    for request_id, group in sorted(by_request.items()):
+        request = requests[request_id]
+        record(
+            action=ReportsAction.ASSESS_ENQUEUE,
+            actor=actor,
+            system_actor=None if actor else system_actor,
+            target=request,
+            outcome=outcome,
+            data={
+                "policy": request.policy_version.policy.slug,
+                "version": request.policy_version.number,
+                "batches": len(group),
+                "runs": sum(len(b.run_ids) for b in group),
+                **data,
+            },
+        )
+
+
+@transaction.atomic
+def batches_not_queued(
+    *,
+    batches: Sequence[AssessmentBatch],
+    error: str,
+    retry: bool = False,
+    actor: User | None = None,
+    system_actor: SystemActor = SystemActor.SYSTEM,
+) -> list[AssessmentBatch]:
+    """queued -> unqueued for batches whose job the queue could not take, with
+    the reason; audited as a failure, one event per request. They stay open
+    (their runs are not requested again) until ``batches_take_unqueued``."""
+    moved = [
+        batch
+        for batch in batches
+        if AssessmentBatch.objects.filter(pk=batch.pk, status=AssessmentBatch.Status.QUEUED).update(
+            status=AssessmentBatch.Status.UNQUEUED, error=error, job_id=""
+        )
+    ]
+    if moved:
+        _enqueue_event(
+            moved,
+            outcome=AuditEvent.Outcome.FAILURE,
+            data={"error": error, "retry": retry},
+            actor=actor,
+            system_actor=system_actor,
+        )
+    return moved
+
+
+def batches_take_unqueued() -> list[AssessmentBatch]:
+    """unqueued -> queued, once each (two callers never take the same batch),
+    for the caller to put on the queue."""
+    taken = []
+    for batch in AssessmentBatch.objects.filter(status=AssessmentBatch.Status.UNQUEUED):
+        if AssessmentBatch.objects.filter(
+            pk=batch.pk, status=AssessmentBatch.Status.UNQUEUED
+        ).update(status=AssessmentBatch.Status.QUEUED):
+            batch.status = AssessmentBatch.Status.QUEUED
+            taken.append(batch)
+    return taken
+
+
+@transaction.atomic
+def batches_queued_again(
+    *, batches: Sequence[AssessmentBatch], system_actor: SystemActor = SystemActor.SYSTEM
+) -> None:
+    """Batches that had not been queued are on the queue now: audited as a
+    success, one event per request, so the trail shows the failure resolved."""
+    AssessmentBatch.objects.filter(
+        pk__in=[b.pk for b in batches], status=AssessmentBatch.Status.QUEUED
+    ).update(error="")
+    if batches:
+        _enqueue_event(
+            batches,
+            outcome=AuditEvent.Outcome.SUCCESS,
+            data={"retry": True},
+            actor=None,
+            system_actor=system_actor,
+        )
 
 
 def batch_claim(batch: AssessmentBatch) -> bool:

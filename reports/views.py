@@ -32,7 +32,7 @@ from reports.forms import (
     PolicyEditForm,
     PolicyImportForm,
 )
-from reports.jobs import QueueUnavailable, assess_pending
+from reports.jobs import AssessmentNotQueued, assess_pending
 from reports.models import Policy
 from reports.permissions import ASSESS_RUNS, EDIT_POLICY, PUBLISH_POLICY
 from reports.rules import RISK_LEVELS
@@ -283,8 +283,8 @@ def assess_now(request: HttpRequest) -> HttpResponse:
             reason="requested on the compliance dashboard",
             actor=request.user,  # type: ignore[arg-type]
         )
-    except QueueUnavailable as exc:
-        messages.error(request, f"The assessment could not be queued: {exc}. Nothing was changed.")
+    except AssessmentNotQueued as exc:
+        messages.error(request, exc.summary())
     else:
         total = sum(r.total for r in requests)
         if total:
@@ -583,12 +583,13 @@ def policy_publish_view(request: HttpRequest, slug: str, number: int) -> HttpRes
             reason=f"policy v{version.number} published",
             actor=request.user,  # type: ignore[arg-type]
         )
-    except QueueUnavailable as exc:
+    except AssessmentNotQueued as exc:
         messages.warning(
             request,
             f"Published v{version.number} of {version.policy.name}, but re-assessment could "
-            f"not be queued: {exc}. Use “Assess now” on the compliance dashboard once the "
-            "job queue is back.",
+            f"not be queued: {exc.error}. Re-assessment of {exc.request.total:,} "
+            f"run{'s' if exc.request.total != 1 else ''} is recorded as not queued and is "
+            "queued again automatically once the job queue is back.",
         )
     else:
         total = sum(r.total for r in requests)

@@ -10,15 +10,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from reports.models import Assessment, AssessmentBatch, AssessmentRequest, Policy, PolicyVersion
 from tracking.models import Run, RunQuerySet
 
 ACTIVITY_REQUESTS = 5
-# A batch in one of these is still to be assessed: its runs are not queued again.
-OPEN_STATUSES = (AssessmentBatch.Status.QUEUED, AssessmentBatch.Status.RUNNING)
+# A batch in one of these is still to be assessed: its runs are not queued again
+# ("not queued" ones are queued again as they are, once the job queue is back).
+OPEN_STATUSES = (
+    AssessmentBatch.Status.QUEUED,
+    AssessmentBatch.Status.UNQUEUED,
+    AssessmentBatch.Status.RUNNING,
+)
 
 
 # --------------------------------------------------------------------------- what is to assess
@@ -129,7 +134,9 @@ class RequestProgress:
     total: int
     done: int
     failed_batches: int
-    open_batches: int
+    open_batches: int  # queued, not queued or running
+    unqueued_batches: int = 0  # the job queue could not take them (yet)
+    queue_error: str = ""  # why, when unqueued_batches
 
     @property
     def percent(self) -> int:
@@ -152,6 +159,8 @@ def request_progress(requests: Sequence[AssessmentRequest]) -> list[RequestProgr
             done=Sum("done"),
             failed=Count("pk", filter=Q(status=AssessmentBatch.Status.FAILED)),
             open=Count("pk", filter=Q(status__in=OPEN_STATUSES)),
+            unqueued=Count("pk", filter=Q(status=AssessmentBatch.Status.UNQUEUED)),
+            queue_error=Max("error", filter=Q(status=AssessmentBatch.Status.UNQUEUED)),
         )
     )
     by_request: dict[int, dict[str, Any]] = {row["request_id"]: row for row in rows}
@@ -165,6 +174,8 @@ def request_progress(requests: Sequence[AssessmentRequest]) -> list[RequestProgr
                 done=min(row.get("done") or 0, request.total),
                 failed_batches=row.get("failed") or 0,
                 open_batches=row.get("open") or 0,
+                unqueued_batches=row.get("unqueued") or 0,
+                queue_error=row.get("queue_error") or "",
             )
         )
     return progress

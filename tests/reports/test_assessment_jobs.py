@@ -144,7 +144,8 @@ def test_redis_down_fails_clearly_and_marks_nothing_assessed(settings, default_p
     with pytest.raises(QueueUnavailable, match="job queue cannot be reached"):
         assess_pending(reason="test")
     assert not Assessment.objects.exists()
-    assert set(AssessmentBatch.objects.values_list("status", flat=True)) == {"failed"}
+    # Recorded and waiting to be queued again, not failed and forgotten.
+    assert set(AssessmentBatch.objects.values_list("status", flat=True)) == {"unqueued"}
     with pytest.raises(CommandError, match="job queue cannot be reached"):
         call_command("assess")
 

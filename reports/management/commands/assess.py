@@ -8,7 +8,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.actors import SystemActor
-from reports.jobs import QueueUnavailable, assess_pending, requeue_lost_batches
+from reports.jobs import (
+    AssessmentNotQueued,
+    QueueUnavailable,
+    assess_pending,
+    queue_unqueued_batches,
+    requeue_lost_batches,
+)
 from reports.models import Assessment, AssessmentBatch, AssessmentRequest, Policy
 from reports.selectors.assessing import open_requests, request_progress, verdicts_in_scope
 from tracking.models import Experiment, Source
@@ -45,7 +51,10 @@ class Command(BaseCommand):
         ):
             raise CommandError(f"no experiment named {options['experiment']!r}")
         try:
-            requeue_lost_batches()
+            # What an earlier call left: batches of a lost worker, and batches
+            # the job queue could not take. Queued before new requests are made.
+            requeue_lost_batches(system_actor=SystemActor.COMMAND)
+            queue_unqueued_batches(system_actor=SystemActor.COMMAND)
             requests = assess_pending(
                 policy=policy,
                 source_name=options["source"],
@@ -57,8 +66,13 @@ class Command(BaseCommand):
             # queueing so one created meanwhile is not missed: their runs were
             # not queued again, and --wait waits for them too.
             already_open = open_requests(policy=policy)
+        except AssessmentNotQueued as exc:
+            raise CommandError(exc.summary()) from None
         except QueueUnavailable as exc:
-            raise CommandError(str(exc)) from None
+            raise CommandError(
+                f"{exc}; batches not queued wait as they are, and are queued again "
+                "once the job queue is back"
+            ) from None
         if not options["wait"]:
             total = sum(r.total for r in requests)
             self.stdout.write(f"queued {total} runs for assessment in {len(requests)} request(s)")
@@ -116,7 +130,7 @@ class Command(BaseCommand):
                     "is a worker running (`manage.py rqworker assess`)?"
                 )
             # A worker that died mid-batch: its batch goes back on the queue.
-            requeue_lost_batches()
+            requeue_lost_batches(system_actor=SystemActor.COMMAND)
             time.sleep(1.0)
 
     def _tally(self, requests: list[AssessmentRequest]) -> tuple[int, Counter[str]]:
