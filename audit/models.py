@@ -17,7 +17,8 @@ class AuditEvent(models.Model):
 
     ``hash = SHA-256(prev_hash + canonical JSON of the event)``; see
     ``audit.chain``. Rows are written only by ``audit.services.record`` and never
-    updated or deleted (a database trigger refuses it on PostgreSQL and SQLite).
+    updated, deleted or truncated (database triggers refuse it: UPDATE, DELETE
+    and TRUNCATE on PostgreSQL, UPDATE on SQLite).
     """
 
     class Outcome(models.TextChoices):
@@ -59,3 +60,24 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.action} by {self.actor_username or 'system'}"
+
+
+class AuditHead(models.Model):
+    """The chain's head, kept apart from the events: sequence and hash of the newest.
+
+    One row (``id = 1``), moved forward by ``audit.services.record`` in the
+    transaction that appends the event. ``audit verify`` compares the end of the
+    event table with it, so an emptied or cut-short table shows as missing
+    events. Triggers refuse DELETE and TRUNCATE of the row and any UPDATE that
+    does not move the sequence forward (on SQLite only the UPDATE rule holds).
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    sequence = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="audit_head_one_row")]
+
+    def __str__(self) -> str:
+        return f"audit head #{self.sequence} {self.hash}"

@@ -13,8 +13,15 @@ from django.utils import timezone
 from audit.actors import CLAIMED_USERNAME_MAX, UNVERIFIED, SystemActor
 from audit.chain import GENESIS_HASH, HASHED_FIELDS, event_hash, normalise_data
 from audit.context import current_origin
-from audit.models import AuditEvent
+from audit.models import AuditEvent, AuditHead
 from kernel.roles import role_label
+
+HEAD_ID = 1
+
+
+class AuditHeadMissing(RuntimeError):
+    """Events exist but the head record is gone: the trail was tampered with."""
+
 
 # Any constant will do: it names the lock that serialises writers of the chain head.
 _CHAIN_LOCK_KEY = 0x6176_6474  # "audt"
@@ -80,9 +87,19 @@ def record(
     target_type, target_id = _target(target)
 
     _lock_chain_head()
-    head = AuditEvent.objects.newest_first().values("sequence", "hash").first()
+    # The head record, not the newest row, says where the chain goes on: a cut
+    # short table then still shows its missing events to `audit verify`.
+    head = AuditHead.objects.filter(pk=HEAD_ID).values("sequence", "hash").first()
+    # Only a database emptied as a whole (the test suite's flush) lacks the head
+    # that the migration created; never restart a chain that has events.
+    if head is None and AuditEvent.objects.exists():
+        raise AuditHeadMissing(
+            "the audit head record is missing while events exist; run `manage.py audit verify`"
+        )
+    sequence = (head["sequence"] + 1) if head else 1
+    prev_hash = head["hash"] if head else GENESIS_HASH
     fields: dict[str, Any] = {
-        "sequence": (head["sequence"] + 1) if head else 1,
+        "sequence": sequence,
         "timestamp": timezone.now(),
         "actor_id": user.pk if user else None,
         "actor_username": actor_username,
@@ -95,10 +112,18 @@ def record(
         "remote_addr": origin.remote_addr,
         "request_id": origin.request_id,
     }
-    prev_hash = head["hash"] if head else GENESIS_HASH
-    return AuditEvent.objects.create(
+    event = AuditEvent.objects.create(
         **fields, prev_hash=prev_hash, hash=event_hash(prev_hash, fields)
     )
+    if head is None:
+        AuditHead.objects.create(id=HEAD_ID, sequence=sequence, hash=event.hash)
+    else:
+        AuditHead.objects.filter(pk=HEAD_ID).update(sequence=sequence, hash=event.hash)
+    return event
+
+
+def _missing(first: int, last: int) -> str:
+    return f"event {first} is missing" if first == last else f"events {first}-{last} are missing"
 
 
 @dataclass(frozen=True)
@@ -111,13 +136,26 @@ class VerifyResult:
     head_hash: str = GENESIS_HASH
 
 
+def _read_head() -> dict[str, Any] | None:
+    head = AuditHead.objects.filter(pk=HEAD_ID).values("sequence", "hash").first()
+    return dict(head) if head is not None else None
+
+
 def verify(*, chunk_size: int = 5000) -> VerifyResult:
-    """Walk the whole chain in order and report the first broken link.
+    """Walk the whole chain in order, then hold its end against the head record.
 
     A row edited, removed or moved shows as a hash that does not match its
     content, a gap in the sequence, or a ``prev_hash`` that is not its
-    predecessor's hash.
+    predecessor's hash. An emptied or cut-short table shows as events the head
+    record (kept in its own table) names but the table lacks.
+
+    The head is read before the walk: every event it names was committed before
+    the walk's query began, so writers appending meanwhile are never mistaken
+    for missing events.
     """
+    head = _read_head()
+    head_sequence = head["sequence"] if head else 0
+    hash_at_head = GENESIS_HASH
     expected_sequence = 1
     prev_hash = GENESIS_HASH
     checked = 0
@@ -133,7 +171,7 @@ def verify(*, chunk_size: int = 5000) -> VerifyResult:
                 False,
                 checked,
                 expected_sequence,
-                f"sequence {expected_sequence} is missing (next present is {sequence})",
+                f"{_missing(expected_sequence, sequence - 1)} (next present is {sequence})",
             )
         if row["prev_hash"] != prev_hash:
             return VerifyResult(
@@ -144,6 +182,49 @@ def verify(*, chunk_size: int = 5000) -> VerifyResult:
                 False, checked, sequence, f"sequence {sequence} does not match its hash"
             )
         prev_hash = row["hash"]
+        if sequence == head_sequence:
+            hash_at_head = prev_hash
         expected_sequence += 1
         checked += 1
-    return VerifyResult(True, checked, head_sequence=checked, head_hash=prev_hash)
+    return _against_head(head, hash_at_head, checked, prev_hash)
+
+
+def _against_head(
+    head: dict[str, Any] | None, hash_at_head: str, last: int, last_hash: str
+) -> VerifyResult:
+    """The verdict on an unbroken walk that ended at event ``last``.
+
+    ``head`` was read before the walk; ``hash_at_head`` is the walked event's
+    hash at the head's sequence.
+    """
+    head_sequence = head["sequence"] if head else 0
+    if head_sequence > last:
+        return VerifyResult(
+            False,
+            last,
+            last + 1,
+            f"{_missing(last + 1, head_sequence)}; the head says {head_sequence}",
+        )
+    if last > head_sequence:
+        # Appended after the head was read, or the head was set back: read it again.
+        now = _read_head()
+        if now is None:
+            return VerifyResult(
+                False, last, None, f"the head record is missing ({last} events in the table)"
+            )
+        if now["sequence"] < last:
+            return VerifyResult(
+                False,
+                last,
+                now["sequence"] + 1,
+                f"the head says {now['sequence']} but the table goes on to {last}: "
+                "the head was moved back",
+            )
+    if head is not None and head["hash"] != hash_at_head:
+        return VerifyResult(
+            False,
+            last,
+            head_sequence or None,
+            f"event {head_sequence} does not match the head's hash",
+        )
+    return VerifyResult(True, last, head_sequence=last, head_hash=last_hash)

@@ -18,6 +18,33 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [f"govdash database engine: {engine}", f"govdash redis: {settings.REDIS_URL}"]
 
 
+# The one place that may truncate the audit tables (see audit/migrations/0003_head.py).
+ALLOW_AUDIT_TRUNCATE = "SET LOCAL govdash.allow_truncate = on"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_flush_may_truncate_the_audit_trail() -> Iterator[None]:
+    """Let the test suite's flush, and nothing else, TRUNCATE the audit tables.
+
+    Django empties the database after every transactional test with one
+    ``TRUNCATE ... CASCADE`` on PostgreSQL, which the audit trail's trigger
+    refuses unless the transaction has switched it off. The flush runs in its
+    own transaction, so ``SET LOCAL`` ends with it.
+    """
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self: DatabaseOperations, sql_list: list[str]) -> None:
+        original(self, [ALLOW_AUDIT_TRUNCATE, *sql_list])
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        DatabaseOperations.execute_sql_flush = original  # type: ignore[method-assign]
+
+
 @pytest.fixture
 def make_user(django_user_model) -> Callable[..., object]:  # type: ignore[no-untyped-def]
     """Create a user in the given roles (Django groups created by migration)."""

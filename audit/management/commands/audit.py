@@ -18,8 +18,13 @@ class Command(BaseCommand):
         if options["subcommand"] == "verify":
             result = verify()
             if not result.intact:
+                where = (
+                    f" at sequence {result.first_bad_sequence}"
+                    if result.first_bad_sequence is not None
+                    else ""
+                )
                 raise CommandError(
-                    f"audit chain BROKEN at sequence {result.first_bad_sequence}: {result.reason} "
+                    f"audit chain BROKEN{where}: {result.reason} "
                     f"({result.checked} events verified before it)",
                     returncode=1,
                 )
