@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +11,6 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
-from django_tables2 import RequestConfig
 
 from audit.audit_actions import AuditAction
 from audit.chain import canonical_json, format_timestamp
@@ -20,6 +20,8 @@ from audit.selectors import audit_events
 from audit.services import record
 from audit.tables import AuditEventTable
 from kernel.csv import csv_lines
+from kernel.http import BadParameter, private_no_store
+from kernel.tables import configure_table
 
 CSV_COLUMNS = (
     "sequence",
@@ -38,12 +40,13 @@ CSV_COLUMNS = (
 )
 
 
+@private_no_store
 @permission_required(VIEW_EVENTS, raise_exception=True)
 @require_GET
 def log(request: HttpRequest) -> HttpResponse:
     event_filter, events = audit_events(filters=request.GET)
     table = AuditEventTable(events)
-    RequestConfig(request, paginate={"per_page": 50}).configure(table)
+    configure_table(request, table, per_page=50)
     return render(request, "audit/log.html", {"filter": event_filter, "table": table})
 
 
@@ -55,12 +58,31 @@ def _csv_rows(events: QuerySet[AuditEvent]) -> Iterator[list[Any]]:
         yield row
 
 
+def _recorded(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+@private_no_store
 @permission_required(EXPORT_EVENTS, raise_exception=True)
 @require_GET
 def export_csv(request: HttpRequest) -> StreamingHttpResponse:
-    """Stream the filtered trail: it can be millions of rows, so never build it in memory."""
+    """Stream the filtered trail: it can be millions of rows, so never build it in memory.
+
+    An invalid filter is refused (400), never silently dropped: the export event
+    records exactly the filters the rows were selected by."""
     event_filter, events = audit_events(filters=request.GET)
-    filters = {key: value for key, value in event_filter.form.data.items() if value}
+    form = event_filter.form
+    if not form.is_valid():
+        problems = "; ".join(
+            f"{form.fields[name].label or name}: {' '.join(errors)}"
+            for name, errors in form.errors.items()
+        )
+        raise BadParameter(f"Invalid filter, nothing was exported. {problems}")
+    filters = {
+        name: _recorded(value)
+        for name, value in form.cleaned_data.items()
+        if value not in (None, "")
+    }
     with transaction.atomic():
         record(action=AuditAction.EXPORT, actor=request.user, data={"filters": filters})
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")

@@ -10,6 +10,8 @@ from django.contrib.auth.middleware import LoginRequiredMiddleware as _DjangoLog
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from audit.context import Origin, origin
+from govdash.errors import bad_request
+from kernel.http import BadParameter, control_character_in
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -40,6 +42,24 @@ class RequestIdMiddleware:
             response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
+
+
+class RejectControlCharactersMiddleware:
+    """Answer 400 for a control character (NUL, newline, DEL...) in the path or a
+    query parameter, before any view or the database sees it: PostgreSQL refuses
+    NUL in text, and no address or filter of govdash holds a control character.
+    The API answers ``{"detail": ...}``, pages the 400 page."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        where = control_character_in(request)
+        if where is None:
+            return self.get_response(request)
+        return bad_request(
+            request, BadParameter(f"A control character (such as NUL) is not allowed in {where}.")
+        )
 
 
 class LoginRequiredMiddleware(_DjangoLoginRequired):

@@ -27,6 +27,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler400 = "govdash.errors.bad_request"
 handler403 = "govdash.errors.permission_denied"
 handler404 = "govdash.errors.page_not_found"
 handler500 = "govdash.errors.server_error"

@@ -23,8 +23,14 @@ from ninja import Field, Schema
 from ninja.pagination import PaginationBase
 from pydantic import BeforeValidator
 
+from kernel.http import MAX_ROWS_PER_PAGE
+
 DEFAULT_LIMIT = 100
-MAX_LIMIT = 500
+MAX_LIMIT = MAX_ROWS_PER_PAGE
+# Offsets are bigints in the database (PostgreSQL and SQLite alike): a larger one
+# is refused (422) rather than overflowing the query (a 500). Any offset past the
+# last row answers an empty page.
+MAX_OFFSET = 2**63 - 1 - MAX_LIMIT
 
 T = TypeVar("T")
 
@@ -63,7 +69,7 @@ class PageQuery(Schema):
     limit: int = Field(
         DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"Rows per page, at most {MAX_LIMIT}."
     )
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description=f"Rows to skip, at most {MAX_OFFSET}.")
 
 
 class Page(Schema):

@@ -20,10 +20,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_tables2 import RequestConfig
 
 from audit.services import record
 from kernel.csv import csv_lines
+from kernel.http import private_no_store
+from kernel.tables import configure_table
 from reports import charts
 from reports.audit_actions import ReportsAction
 from reports.forms import (
@@ -314,6 +315,7 @@ def _activity() -> dict[str, Any]:
 # --------------------------------------------------------------------------- runs table and CSV
 
 
+@private_no_store
 @require_GET
 def runs(request: HttpRequest) -> HttpResponse:
     choices = filter_choices()
@@ -323,7 +325,7 @@ def runs(request: HttpRequest) -> HttpResponse:
     if filters is not None:
         table = ComplianceRunTable(compliance_runs(filters, choices))
         table.caption = f"Runs and their verdicts under {filters.policy.name}"
-        RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(table)
+        configure_table(request, table, per_page=PER_PAGE)
         table.load_failed_rules()
     return render(
         request,
@@ -415,6 +417,7 @@ def _csv_rows(filters: ComplianceFilters, runs: Any) -> Iterator[list[Any]]:
         yield from _csv_lines(chunk, filters.policy.slug)
 
 
+@private_no_store
 @require_GET
 def runs_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """Stream the filtered runs table: it can be every run in the mirror."""

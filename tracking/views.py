@@ -23,8 +23,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_tables2 import RequestConfig
 
+from kernel.http import private_no_store
+from kernel.tables import configure_table
 from tracking import links
 from tracking.alerts import AlertAlreadyAcknowledged, alert_acknowledge
 from tracking.filters import ExperimentFilter, ModelFilter, RunFilter, runs_for_list
@@ -158,7 +159,7 @@ def source_detail(request: HttpRequest, name: str) -> HttpResponse:
     history = SyncRun.objects.filter(source=source).select_related("requested_by")
     table = SyncRunTable(history.defer("checkpoint"))
     table.caption = f"Sync history of {source.name}"
-    RequestConfig(request, paginate={"per_page": 25}).configure(table)
+    configure_table(request, table, per_page=25)
     return render(
         request,
         "tracking/source_detail.html",
@@ -255,7 +256,7 @@ def experiments(request: HttpRequest) -> HttpResponse:
     experiment_filter = ExperimentFilter(request.GET, queryset=queryset)
     table = ExperimentTable(experiment_filter.qs)
     table.caption = "Experiments"
-    RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(table)
+    configure_table(request, table, per_page=PER_PAGE)
     return render(
         request,
         "tracking/experiments.html",
@@ -263,6 +264,7 @@ def experiments(request: HttpRequest) -> HttpResponse:
     )
 
 
+@private_no_store
 @require_GET
 def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     experiment = get_object_or_404(Experiment.objects.select_related("source"), pk=pk)
@@ -271,7 +273,7 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     table = RunTable(run_filter.qs, exclude=("experiment", "source"))
     table.caption = f"Runs of {experiment.name}"
-    RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(table)
+    configure_table(request, table, per_page=PER_PAGE)
     return render(
         request,
         "tracking/experiment_detail.html",
@@ -285,12 +287,13 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@private_no_store
 @require_GET
 def runs(request: HttpRequest) -> HttpResponse:
     run_filter = RunFilter(request.GET, queryset=runs_for_list())
     table = RunTable(run_filter.qs)
     table.caption = "Runs"
-    RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(table)
+    configure_table(request, table, per_page=PER_PAGE)
     return render(request, "tracking/runs.html", {"filter": run_filter, "table": table})
 
 
@@ -330,6 +333,7 @@ def _metrics(data: dict[str, Any] | None) -> list[MetricValue]:
     return rows
 
 
+@private_no_store
 @require_GET
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(Run.objects.select_related("source", "experiment"), pk=pk)
@@ -370,7 +374,7 @@ def models(request: HttpRequest) -> HttpResponse:
     model_filter = ModelFilter(request.GET, queryset=queryset)
     table = ModelTable(model_filter.qs)
     table.caption = "Registered models"
-    RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(table)
+    configure_table(request, table, per_page=PER_PAGE)
     return render(request, "tracking/models.html", {"filter": model_filter, "table": table})
 
 
@@ -382,10 +386,10 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
         model.versions.defer("tags", "description").select_related("model"), prefix="v-"
     )
     versions.caption = f"Versions of {model.name}"
-    RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(versions)
+    configure_table(request, versions, per_page=PER_PAGE)
     history = AliasChangeTable(alias_history(model), prefix="h-", known_versions=known)
     history.caption = f"Alias history of {model.name}"
-    RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(history)
+    configure_table(request, history, per_page=PER_PAGE)
     open_alerts = list(model.alias_changes.open_alerts())
     return render(
         request,
