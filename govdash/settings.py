@@ -259,6 +259,12 @@ ASSESS_BATCH_SIZE = env_int("GOVDASH_ASSESS_BATCH_SIZE", 500, minimum=1)
 # A running assessment batch that has not reported for this long lost its worker.
 ASSESS_STALE_SECONDS = env_int("GOVDASH_ASSESS_STALE_SECONDS", 120, minimum=10)
 
+# --- Tracking sources ------------------------------------------------------------------
+
+# Variables a source may read its credential from, besides GOVDASH_SOURCE_TOKEN_*
+# (see tracking.secrets): the operator's choice, never a web user's.
+SOURCE_TOKEN_VARS = env_list("GOVDASH_SOURCE_TOKEN_VARS", [])
+
 # --- Logging -------------------------------------------------------------------------
 
 LOGGING = {

@@ -36,7 +36,11 @@ class SourceForm(UswdsForm):
         required=False,
         max_length=100,
         label="Credential: environment variable",
-        help_text="The name of an environment variable holding the token (or user:password).",
+        help_text=(
+            "The name of an environment variable holding the token (or user:password): "
+            "GOVDASH_SOURCE_TOKEN_<NAME>, or one the operator lists in "
+            "GOVDASH_SOURCE_TOKEN_VARS."
+        ),
     )
     secret = forms.CharField(
         required=False,

@@ -21,6 +21,11 @@ def display_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def unencrypted(url: str) -> bool:
+    """Whether the source is reached over plain http (allowed: internal servers often are)."""
+    return url.strip().lower().startswith("http://")
+
+
 def _base(source: Source) -> tuple[str, str] | None:
     """(scheme://host, path) of the source, REST prefix removed; None if not http(s)."""
     parts = urlsplit(display_url(source.url.strip()))

@@ -59,6 +59,7 @@ def source_create(
         raise ValidationError({"secret": "Give an environment variable or a secret, not both."})
     if auth == Source.Auth.NONE and (secret or secret_env):
         auth = Source.Auth.BEARER
+    secrets.check_source(name=name, url=url, secret_env=secret_env.strip())
     source = Source(
         name=name,
         url=url.strip(),

@@ -10,7 +10,10 @@ from tracking.models import Source
 def client_for(source: Source, **options: object) -> remote.TrackingClient:
     """A client for the source, with its credential resolved now (never stored on the row)."""
     credential = secrets.resolve(
-        secret_env=source.secret_env, secret_encrypted=source.secret_encrypted
+        source_name=source.name,
+        url=source.url,
+        secret_env=source.secret_env,
+        secret_encrypted=source.secret_encrypted,
     )
     token: str | None = None
     basic: tuple[str, str] | None = None

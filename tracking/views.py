@@ -107,6 +107,7 @@ class SourcePanel:
     last_sync: SyncRun | None
     ui_url: str | None = None
     display_url: str = ""
+    unencrypted: bool = False
     credential: str = ""
     capabilities: list[Capability] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -127,6 +128,7 @@ def source_panel(source: Source, last_sync: SyncRun | None) -> SourcePanel:
         last_sync=last_sync,
         ui_url=links.mlflow_ui(source),
         display_url=links.display_url(source.url),
+        unencrypted=links.unencrypted(source.url),
         credential=credential_description(source),
     )
     found = source.capabilities or {}

@@ -119,14 +119,14 @@ def test_source_timing_out_fails_with_a_clear_message(proxy, world):
 
 
 def test_gitlab_source_syncs_through_its_restrictions(mlflow_server, world, monkeypatch):
-    monkeypatch.setenv("GITLAB_TOKEN_FOR_TEST", GITLAB_TOKEN)
+    monkeypatch.setenv("GOVDASH_SOURCE_TOKEN_GITLAB_TEST", GITLAB_TOKEN)
     with GitLabFake(mlflow_server.url) as gitlab:
         source = source_create(
             name="gitlab",
             url=gitlab.url,
             kind="gitlab",
             auth="bearer",
-            secret_env="GITLAB_TOKEN_FOR_TEST",
+            secret_env="GOVDASH_SOURCE_TOKEN_GITLAB_TEST",
         )
         sync_run = _run(source)
         assert sync_run.status == "succeeded", sync_run.error
@@ -160,24 +160,24 @@ def test_gitlab_source_without_its_token_fails_naming_the_variable(mlflow_server
             url=gitlab.url,
             kind="gitlab",
             auth="bearer",
-            secret_env="NO_SUCH_TOKEN_VARIABLE",
+            secret_env="GOVDASH_SOURCE_TOKEN_NO_SUCH_VARIABLE",
         )
         sync_run = sync_execute(sync_run=sync_request(source=source))
     assert sync_run.status == "failed"
-    assert "NO_SUCH_TOKEN_VARIABLE" in sync_run.error
+    assert "GOVDASH_SOURCE_TOKEN_NO_SUCH_VARIABLE" in sync_run.error
 
 
 def test_gitlab_source_with_a_wrong_token_fails_without_revealing_it(
     mlflow_server, world, monkeypatch
 ):
-    monkeypatch.setenv("WRONG_TOKEN_FOR_TEST", "glpat-wrong-secret-value")
+    monkeypatch.setenv("GOVDASH_SOURCE_TOKEN_WRONG", "glpat-wrong-secret-value")
     with GitLabFake(mlflow_server.url) as gitlab:
         source = source_create(
             name="gitlab-wrong",
             url=gitlab.url,
             kind="gitlab",
             auth="bearer",
-            secret_env="WRONG_TOKEN_FOR_TEST",
+            secret_env="GOVDASH_SOURCE_TOKEN_WRONG",
         )
         sync_run = _run(source)
     assert sync_run.status == "failed"

@@ -63,7 +63,9 @@ def mirror(db: None) -> Mirror:
 
 def build_mirror() -> Mirror:
     """Two sources, a few runs (deleted, gone, hostile), a model with an open alert."""
-    source = source_create(name="risk", url="https://mlflow.example.gov", secret_env="RISK_TOKEN")
+    source = source_create(
+        name="risk", url="https://mlflow.example.gov", secret_env="GOVDASH_SOURCE_TOKEN_RISK"
+    )
     other = source_create(
         name="gitlab-fraud",
         url="https://gitlab.example.gov/api/v4/projects/42/ml/mlflow",

@@ -53,7 +53,7 @@ def test_sources_list_their_last_sync_and_never_a_credential(reader, mirror: Mir
     by_name = {source["name"]: source for source in body}
     risk, gitlab = by_name["risk"], by_name["gitlab-fraud"]
     assert risk["credential"] == "environment"
-    assert risk["secret_env"] == "RISK_TOKEN"
+    assert risk["secret_env"] == "GOVDASH_SOURCE_TOKEN_RISK"
     assert risk["last_sync"]["id"] == mirror.sync.pk
     assert risk["last_sync"]["duration_seconds"] == 42.0
     assert risk["last_sync"]["counts"] == {"runs": 8, "created": 8}

@@ -52,7 +52,7 @@ def _run_names(response) -> list[str]:  # type: ignore[no-untyped-def]
 def test_sources_page_shows_kind_url_credential_origin_and_last_sync(reader, mirror: Mirror):
     html = _html(reader.get(reverse("tracking:sources")))
     assert "https://mlflow.example.gov" in html
-    assert "credential from environment variable RISK_TOKEN" in html
+    assert "credential from environment variable GOVDASH_SOURCE_TOKEN_RISK" in html
     assert "credential stored encrypted" in html
     assert f"Sync #{mirror.sync.pk}" in html
     assert "after 42.0 s" in html
@@ -219,11 +219,11 @@ def test_admin_adds_a_source_reading_its_token_from_the_environment(admin, db):
             "kind": "mlflow",
             "url": "https://e.example.gov",
             "auth": "bearer",
-            "secret_env": "FRAUD_TOKEN",
+            "secret_env": "GOVDASH_SOURCE_TOKEN_FRAUD",
         },
     )
     source = Source.objects.get(name="env")
-    assert (source.secret_env, source.secret_encrypted) == ("FRAUD_TOKEN", "")
+    assert (source.secret_env, source.secret_encrypted) == ("GOVDASH_SOURCE_TOKEN_FRAUD", "")
 
 
 def test_secret_is_not_rendered_back_when_the_form_has_errors(admin, db):
@@ -252,13 +252,58 @@ def test_both_credential_kinds_at_once_are_refused_without_echoing_the_secret(ad
             "kind": "mlflow",
             "url": "https://b.example.gov",
             "auth": "bearer",
-            "secret_env": "TOKEN",
+            "secret_env": "GOVDASH_SOURCE_TOKEN_B",
             "secret": "plain-secret-value",
         },
     )
     html = _html(response)
     assert "not both" in html
     assert "plain-secret-value" not in html
+
+
+def test_admin_cannot_point_a_source_at_a_server_secret(admin, db):
+    # The probe's finding: a listener as URL, the server's own key as "token variable".
+    response = admin.post(
+        reverse("tracking:source-add"),
+        {
+            "name": "exfil",
+            "kind": "mlflow",
+            "url": "https://listener.example.net",
+            "auth": "bearer",
+            "secret_env": "GOVDASH_SECRET_KEY",
+        },
+    )
+    html = _html(response)
+    assert "may not read GOVDASH_SECRET_KEY" in html
+    assert "GOVDASH_SOURCE_TOKEN_&lt;NAME&gt;" in html
+    assert response.context["form"].errors["secret_env"]
+    assert not Source.objects.filter(name="exfil").exists()
+
+
+def test_source_url_with_embedded_credentials_is_refused(admin, db):
+    response = admin.post(
+        reverse("tracking:source-add"),
+        {
+            "name": "inurl",
+            "kind": "mlflow",
+            "url": "https://robot:pw-in-the-url@mlflow.example.gov",
+            "auth": "none",
+        },
+    )
+    html = _html(response)
+    assert "must not contain a user name or password" in html
+    assert response.context["form"].errors["url"]
+    assert not Source.objects.filter(name="inurl").exists()
+
+
+def test_a_plain_http_source_is_allowed_and_shown_as_unencrypted(admin, db):
+    source_create(name="internal", url="http://mlflow.internal:5000")
+    source_create(name="tls", url="https://mlflow.example.gov")
+    internal = _html(admin.get(reverse("tracking:source", args=["internal"])))
+    tls = _html(admin.get(reverse("tracking:source", args=["tls"])))
+    assert "unencrypted (http)" in internal
+    assert "unencrypted (http)" not in tls
+    assert "unencrypted (http)" in _html(admin.get(reverse("tracking:sources")))
 
 
 def test_compliance_officer_cannot_add_a_source(officer, db):

@@ -22,12 +22,14 @@ class Command(BaseCommand):
         add.add_argument(
             "--token-env",
             default="",
-            help="environment variable holding the bearer token (never the token itself)",
+            help="environment variable holding the bearer token (never the token itself): "
+            "GOVDASH_SOURCE_TOKEN_<NAME> or one listed in GOVDASH_SOURCE_TOKEN_VARS",
         )
         add.add_argument(
             "--basic-auth-env",
             default="",
-            help="environment variable holding user:password for MLflow basic auth",
+            help="environment variable holding user:password for MLflow basic auth "
+            "(named like --token-env's)",
         )
         add.add_argument("--interval", type=int, default=None, help="sync every N minutes")
         add.add_argument(
@@ -49,11 +51,14 @@ class Command(BaseCommand):
     def _add(self, options: dict[str, Any]) -> None:
         if options["token_env"] and options["basic_auth_env"]:
             raise CommandError("give --token-env or --basic-auth-env, not both")
-        auth, env = Source.Auth.NONE, ""
+        auth, env, env_option = Source.Auth.NONE, "", ""
         if options["token_env"]:
-            auth, env = Source.Auth.BEARER, options["token_env"]
+            auth, env, env_option = Source.Auth.BEARER, options["token_env"], "--token-env"
         elif options["basic_auth_env"]:
             auth, env = Source.Auth.BASIC, options["basic_auth_env"]
+            env_option = "--basic-auth-env"
+        # The service names form fields; say which option was meant.
+        option_of = {"url": "--url", "secret_env": env_option}
         try:
             source = source_create(
                 name=options["name"],
@@ -67,7 +72,10 @@ class Command(BaseCommand):
             )
         except ValidationError as exc:
             messages = (
-                [f"{field}: {'; '.join(errors)}" for field, errors in exc.message_dict.items()]
+                [
+                    f"{option_of.get(field) or field}: {'; '.join(errors)}"
+                    for field, errors in exc.message_dict.items()
+                ]
                 if hasattr(exc, "error_dict")
                 else exc.messages
             )
