@@ -5,6 +5,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.http import QueryDict
 
 from kernel.forms import UswdsForm
 from tracking.models import SOURCE_NAME, Source
@@ -89,6 +90,11 @@ class SourceForm(UswdsForm):
         if not hasattr(error, "error_dict"):
             self.add_error(None, error)
             return
+        if "url" in error.error_dict and isinstance(self.data, QueryDict):
+            # A refused URL may carry a password: never render it back.
+            data = self.data.copy()
+            data["url"] = ""
+            self.data = data
         for field, errors in error.error_dict.items():
             target = field if field in self.fields else None
             for item in errors:

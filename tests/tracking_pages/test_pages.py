@@ -294,6 +294,8 @@ def test_source_url_with_embedded_credentials_is_refused(admin, db):
     assert "must not contain a user name or password" in html
     assert response.context["form"].errors["url"]
     assert not Source.objects.filter(name="inurl").exists()
+    # The refused credential is not shown back in the form.
+    assert "pw-in-the-url" not in html
 
 
 def test_a_plain_http_source_is_allowed_and_shown_as_unencrypted(admin, db):
