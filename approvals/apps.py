@@ -6,3 +6,7 @@ class ApprovalsConfig(AppConfig):
 
     def ready(self) -> None:
         from approvals import receivers  # noqa: F401  (judges alias changes)
+        from approvals.permissions import TABLE
+        from kernel.permissions import register
+
+        register(TABLE)
