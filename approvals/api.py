@@ -13,7 +13,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
 from approvals import selectors, services
@@ -160,7 +160,7 @@ def _require(request: HttpRequest, right: str, obj: Any = None, message: str = "
     response={201: PromotionOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: RefusedOut},
     summary="Ask to promote (or roll back) a model version to an environment",
 )
-def create_promotion(request: HttpRequest, body: PromotionIn) -> tuple[int, PromotionRequest]:
+def create_promotion(request: HttpRequest, body: PromotionIn) -> Status[Any]:
     _require(request, REQUEST_PROMOTION, message="Only ML engineers and admins request promotions.")
     try:
         created = services.promotion_request(
@@ -174,7 +174,7 @@ def create_promotion(request: HttpRequest, body: PromotionIn) -> tuple[int, Prom
         )
     except (GateFailed, WorkflowUnsatisfiable) as exc:
         raise AnswerWith(exc, reasons=exc.reasons) from None
-    return 201, selectors.request_by_id(created.pk)
+    return Status(201, selectors.request_by_id(created.pk))
 
 
 @router.get("/promotions", response=list[PromotionOut], summary="Promotion requests")
@@ -253,11 +253,11 @@ def retry(request: HttpRequest, request_id: int) -> PromotionRequest:
     response={200: GateAnswerOut, 403: GateAnswerOut, 404: ErrorOut},
     summary="CI gate: is this version approved for this environment right now?",
 )
-def gate(request: HttpRequest, query: Query[GateQuery]) -> tuple[int, dict[str, Any]]:
+def gate(request: HttpRequest, query: Query[GateQuery]) -> Status[Any]:
     answer = selectors.gate(
         source=query.source,
         model=query.model,
         environment=query.environment,
         version=query.version,
     )
-    return (200 if answer.approved else 403), answer.as_dict()
+    return Status(200 if answer.approved else 403, answer.as_dict())

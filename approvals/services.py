@@ -394,7 +394,7 @@ def promotion_vote(
         raise CommentRequired("a rejection needs a comment saying why")
     selectors.request_by_id(request_id)  # NotFound first
     request = (
-        PromotionRequest.objects.select_for_update()
+        PromotionRequest.objects.select_for_update(of=("self",))
         .select_related("environment", "version__model__source", "version__run")
         .get(pk=request_id)
     )

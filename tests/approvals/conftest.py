@@ -54,8 +54,18 @@ def assess(run: Run, policy_version: Any) -> None:
     assert set(tally) <= {"compliant", "non_compliant", "error", "skipped"}
 
 
+def ensure_default_environments() -> None:
+    """The data migration's staging and production (a transactional test's flush empties them)."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    import_module("approvals.migrations.0002_default_environments").create_defaults(apps, None)
+
+
 @pytest.fixture
 def world(db: None, default_policy: Any, make_user: Any) -> World:
+    ensure_default_environments()
     source = factories.source("mlflow-approvals")
     experiment = factories.experiment(source, tags={"department": "risk"})
     run = factories.run(experiment, user_id="ana")
