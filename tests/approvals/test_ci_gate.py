@@ -25,7 +25,8 @@ def promote(world, ask, version="1", *, rollback=False, deliver=True):  # type: 
     request = ask("staging", version=version, rollback=rollback)
     voter = next(r for r in world.reviewers if not request.votes.filter(user=r).exists())
     request = promotion_vote(actor=voter, request_id=request.pk, decision="approve", comment="")
-    assert request.status == "approved" and request.promotion == "pending"
+    assert request.status == "approved"
+    assert request.promotion == "pending"
     if deliver:
         request = promotion_delivered(request_id=request.pk, succeeded=True, detail="alias set")
     return request
@@ -93,10 +94,12 @@ def test_before_during_and_after_a_promotion(world, ask):
     PromotionRequest.objects.filter(pk=request.pk).update(promotion="pending")
     promotion_delivered(request_id=request.pk, succeeded=True, detail="alias set")
     after = answer(world)
-    assert after.approved and after.reasons == []
+    assert after.approved
+    assert after.reasons == []
     assert command(world) == (0, "approved: scorer v1 for staging\n")
     current = gate(source=world.source.name, model=world.model.name, environment="staging")
-    assert current.approved and current.version == "1"
+    assert current.approved
+    assert current.version == "1"
     assert command(world, version=None) == (0, "approved: scorer v1 for staging\n")
 
 
@@ -114,7 +117,8 @@ def test_a_later_promotion_supersedes_and_a_rollback_re_points(world, ask):
     ]
 
     rollback = promote(world, ask, "", rollback=True)
-    assert rollback.rollback and rollback.version.version == "1"
+    assert rollback.rollback
+    assert rollback.version.version == "1"
     assert rollback.replaces_version.version == "2"
     assert [s["name"] for s in rollback.workflow] == ["Rollback review"]
     assert answer(world, "1").approved
@@ -192,7 +196,7 @@ def test_unknown_names_are_errors(world, ask):
 
 
 def test_the_api_gate_answers_200_403_and_404(world, ask, client):
-    token, raw = token_create(user=world.officer, name="ci", created_by=world.admin)
+    _token, raw = token_create(user=world.officer, name="ci", created_by=world.admin)
     auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
     query = {"source": world.source.name, "model": world.model.name, "environment": "staging"}
     response = client.get("/api/v1/gate", {**query, "version": "1"}, **auth)

@@ -66,7 +66,8 @@ def test_two_reviewers_completing_the_last_stage_at_once_give_one_approval(
     outcomes = _race(world.reviewers[:2], request.pk)
     assert outcomes == ["approved", "conflict"]
     request.refresh_from_db()
-    assert request.status == "approved" and request.promotion == "pending"
+    assert request.status == "approved"
+    assert request.promotion == "pending"
     assert Vote.objects.filter(request=request).count() == 1
     assert AuditEvent.objects.filter(action=ApprovalsAction.APPROVED).count() == 1
     assert [job.args for job in _deliver_jobs(queue)] == [(request.pk,)]
