@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from approvals.audit_actions import ApprovalsAction
 from approvals.models import PromotionRequest
+from audit.models import AuditEvent
 from govdash.services import token_create
 from tracking.models import ModelVersion
 
@@ -142,7 +144,7 @@ def test_the_list_filters_by_status_environment_and_mine(world, client, make_use
 
 
 def test_a_ci_token_can_request_and_is_audited(world, client):
-    token, raw = token_create(user=world.engineer, name="ci", created_by=world.admin)
+    _token, raw = token_create(user=world.engineer, name="ci", created_by=world.admin)
     answer = client.post(
         "/api/v1/promotions",
         _body(world, environment="staging"),
@@ -150,6 +152,9 @@ def test_a_ci_token_can_request_and_is_audited(world, client):
         HTTP_AUTHORIZATION=f"Bearer {raw}",
     )
     assert answer.status_code == 201
+    event = AuditEvent.objects.get(action=ApprovalsAction.REQUEST)
+    assert event.actor_username == "eng"
+    assert AuditEvent.objects.filter(action="api_token.write").exists()
     assert (
         client.post("/api/v1/promotions", _body(world), content_type="application/json").status_code
         == 401
