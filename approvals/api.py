@@ -120,6 +120,25 @@ class VoteIn(Schema):
     comment: str = ""
 
 
+class CommentIn(Schema):
+    body: str
+
+
+class CommentOut(Schema):
+    id: int
+    user: str
+    body: str
+    at: str
+
+    @staticmethod
+    def resolve_user(comment: Any) -> str:
+        return str(comment.user.get_username())
+
+    @staticmethod
+    def resolve_at(comment: Any) -> str:
+        return str(comment.at.isoformat())
+
+
 class ListQuery(Schema):
     status: str | None = Field(None, description="open, approved, rejected, ...")
     environment: str | None = None
@@ -246,6 +265,20 @@ def retry(request: HttpRequest, request_id: int) -> PromotionRequest:
     _require(request, RETRY_PROMOTION, message="Only admins retry promotions.")
     services.promotion_retry(actor=request.user, request_id=request_id)  # type: ignore[arg-type]
     return selectors.request_by_id(request_id)
+
+
+@router.post(
+    "/promotions/{request_id}/comments",
+    response={201: CommentOut, 404: ErrorOut, 422: ErrorOut},
+    summary="Comment on a request (anyone signed in)",
+)
+def comment(request: HttpRequest, request_id: int, body: CommentIn) -> Status[Any]:
+    made = services.promotion_comment(
+        actor=request.user,  # type: ignore[arg-type]
+        request_id=request_id,
+        body=body.body,
+    )
+    return Status(201, made)
 
 
 @router.get(

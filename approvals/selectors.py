@@ -62,6 +62,7 @@ def request_by_id(request_id: int) -> PromotionRequest:
         PromotionRequest.objects.select_related(
             "environment", "version__model__source", "version__run", "requested_by"
         )
+        .prefetch_related("votes__user")
         .filter(pk=request_id)
         .first()
     )
@@ -457,7 +458,8 @@ class StageView:
 
 
 def stage_views(request: PromotionRequest) -> list[StageView]:
-    votes = list(request.votes.select_related("user").order_by("at", "id"))
+    """The frozen stages with their votes and state (prefetch ``votes__user`` for lists)."""
+    votes = sorted(request.votes.all(), key=lambda vote: (vote.at, vote.pk))
     views = []
     for index, stage in enumerate(request.workflow):
         mine = [vote for vote in votes if vote.stage_index == index]
@@ -676,3 +678,13 @@ def open_request_for(version: ModelVersion, environment: Environment) -> Promoti
     return PromotionRequest.objects.filter(
         Q(version=version) & Q(environment=environment) & Q(status=PromotionRequest.Status.OPEN)
     ).first()
+
+
+def version_history(version: ModelVersion) -> QuerySet[PromotionRequest]:
+    """Every request to promote (or roll back to) this version, by environment, newest first."""
+    return (
+        PromotionRequest.objects.filter(version=version)
+        .select_related("environment", "requested_by")
+        .prefetch_related("votes__user")
+        .order_by("environment__position", "environment__name", "-created_at", "-id")
+    )

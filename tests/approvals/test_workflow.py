@@ -316,3 +316,20 @@ def test_gate_failures_are_gatefailed(world, ask):
     with pytest.raises(GateFailed) as refused:
         ask("staging")
     assert len(refused.value.reasons) == 2  # required tags, security scan
+
+
+def test_the_inbox_holds_what_each_person_may_vote_on_now(world, ask):
+    from approvals.selectors import awaiting_review, version_history
+
+    staging = ask("staging")
+    production = ask("production")
+    assert awaiting_review(world.reviewers[0]) == [staging]
+    assert awaiting_review(world.officer) == [production]
+    assert awaiting_review(world.trainer) == []
+    assert awaiting_review(world.engineer) == []
+    approve(world.officer, production)
+    assert set(awaiting_review(world.reviewers[0])) == {staging, production}
+    assert {r.environment.name for r in version_history(world.version)} == {
+        "staging",
+        "production",
+    }
