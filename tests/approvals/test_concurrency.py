@@ -89,3 +89,42 @@ def test_the_two_last_approvals_of_a_two_person_stage_at_once(world, ask, redis_
     assert len(_deliver_jobs(queue)) == 1
     assert verify().intact
     assert connection.vendor == "postgresql"
+
+
+def test_two_identical_requests_at_once_give_one_open_request(world, redis_queue):
+    from approvals.services import promotion_request
+
+    redis_queue("default")
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            barrier.wait()
+            promotion_request(
+                actor=world.engineer,
+                source=world.source.name,
+                model=world.model.name,
+                version="1",
+                environment="staging",
+                justification="race",
+            )
+            outcomes.append("created")
+        except Conflict as exc:
+            outcomes.append("conflict" if "already exists" in str(exc) else str(exc))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(outcomes) == ["conflict", "created"]
+    assert PromotionRequest.objects.filter(status="open").count() == 1
+    assert AuditEvent.objects.filter(action=ApprovalsAction.REQUEST).count() == 1
+    assert verify().intact
