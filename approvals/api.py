@@ -157,6 +157,7 @@ class GateAnswerOut(Schema):
     request: int | None = None
     promoted_at: str | None = None
     reasons: list[str] | None = None
+    detail: str | None = Field(None, description="Not approved: why, in one line.")
 
 
 class GateQuery(Schema):

@@ -572,6 +572,10 @@ class GateAnswer:
         }
         if not self.approved:
             answer["reasons"] = list(self.reasons)
+            answer["detail"] = (
+                f"v{self.version} is not approved for {self.environment}: "
+                + "; ".join(self.reasons)
+            )
         return answer
 
 

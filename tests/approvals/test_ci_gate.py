@@ -203,6 +203,7 @@ def test_the_api_gate_answers_200_403_and_404(world, ask, client):
     assert response.status_code == 403
     assert response.json()["approved"] is False
     assert response.json()["reasons"] == ["never approved for staging"]
+    assert response.json()["detail"] == "v1 is not approved for staging: never approved for staging"
     assert client.get("/api/v1/gate", query, **auth).status_code == 404
     promote(world, ask)
     response = client.get("/api/v1/gate", {**query, "version": "1"}, **auth)
