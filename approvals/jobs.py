@@ -10,9 +10,19 @@ import importlib
 import logging
 import smtplib
 
+import datetime as dt
+
+from django.db.models import Q
+from django.utils import timezone
+
 from approvals import delivery, notifications
 from approvals.models import PromotionRequest
 from kernel.errors import one_line
+from kernel.queues import enqueue
+
+DELIVER_JOB = "approvals.jobs.deliver_promotion_job"
+# A pending promotion approved longer ago than this, that no worker holds, lost its job.
+REQUEUE_AFTER = dt.timedelta(minutes=5)
 
 logger = logging.getLogger(__name__)
 
@@ -47,3 +57,25 @@ def notify_job(request_id: int, event: str) -> None:
         logger.error("promotion #%s: %s e-mail not sent: %s", request_id, event, one_line(exc))
         return
     logger.info("promotion #%s: %s e-mail sent to %d people", request_id, event, sent)
+
+
+def requeue_pending_promotions(*, now: dt.datetime | None = None) -> int:
+    """Queue delivery again for approved requests whose promotion is still pending, that no
+    worker holds and that were approved over five minutes ago: their job was never queued
+    (Redis was down) or vanished. A request queued twice is still delivered once. Raises
+    QueueUnavailable when Redis cannot take the jobs; how many were queued otherwise."""
+    now = now or timezone.now()
+    stale = (
+        PromotionRequest.objects.filter(
+            status=PromotionRequest.Status.APPROVED, promotion=PromotionRequest.Promotion.PENDING
+        )
+        .filter(Q(delivery_lease_until__isnull=True) | Q(delivery_lease_until__lte=now))
+        .filter(Q(closed_at__isnull=True) | Q(closed_at__lte=now - REQUEUE_AFTER))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    queued = 0
+    for request_id in stale:
+        enqueue("default", DELIVER_JOB, request_id)
+        queued += 1
+    return queued

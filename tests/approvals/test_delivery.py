@@ -635,3 +635,45 @@ def test_two_workers_at_once_deliver_once(webhook: WebhookReceiver) -> None:
     assert len(webhook.received) == 1
     assert len(_attempts(request)) == 1
     assert request.promotion == Promotion.DONE
+
+
+# ----------------------------------------------------------------- reconciliation
+
+
+@pytest.mark.redis
+def test_pending_promotions_whose_job_vanished_are_queued_again(
+    people: dict[str, Any], redis_queue: Any
+) -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from approvals.jobs import requeue_pending_promotions
+
+    queue = redis_queue("default")
+    env = f.environment("production")
+    src = f.source("mlflow-test", "http://127.0.0.1:9")
+    long_ago = timezone.now() - dt.timedelta(hours=1)
+
+    def make(number: str, **fields: Any) -> PromotionRequest:
+        return f.promotion_request(
+            version=f.version(src, "scorer", number),
+            environment=env,
+            requester=people["ana"],
+            **({"approved_at": long_ago} | fields),
+        )
+
+    lost = make("1")
+    make("2", approved_at=timezone.now())  # its job may still be on its way
+    make("3", delivery_lease_until=timezone.now() + dt.timedelta(minutes=5))  # being delivered
+    make("4", promotion=Promotion.DONE)
+    make("5", promotion=Promotion.FAILED)  # waits for an admin's retry
+    lapsed = make("6", delivery_lease_until=long_ago)  # its worker died
+
+    assert requeue_pending_promotions() == 2
+
+    jobs = queue.get_jobs()
+    assert [(job.func_name, job.args) for job in jobs] == [
+        ("approvals.jobs.deliver_promotion_job", (lost.pk,)),
+        ("approvals.jobs.deliver_promotion_job", (lapsed.pk,)),
+    ]

@@ -99,3 +99,36 @@ def test_settings_read_the_variables() -> None:
 
     assert settings.BASE_URL == "http://127.0.0.1:8000"
     assert settings.PROMOTION_DELIVERY_ATTEMPTS == 3
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("GOVDASH_EMAIL_URL", "imap://ops:hunter2@mail.internal"),
+        ("GOVDASH_BASE_URL", "govdash.example"),
+    ],
+)
+def test_a_bad_value_stops_start_up_with_one_line(variable: str, value: str) -> None:
+    import os
+    import secrets
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVDASH_")}
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env.update(GOVDASH_SECRET_KEY=secrets.token_urlsafe(64), **{variable: value})
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 1
+    assert variable in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "hunter2" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0
