@@ -6,11 +6,10 @@ pending and that no other worker holds; a notification only re-sends a message.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import logging
 import smtplib
-
-import datetime as dt
 
 from django.db.models import Q
 from django.utils import timezone
