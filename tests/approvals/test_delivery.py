@@ -20,6 +20,7 @@ from govdash.demo.mlflow_server import MlflowServer, free_port
 from tracking.models import Source
 
 from . import factories as f
+from .delivery_fixtures import _core_services_standin, _quick_delivery  # noqa: F401  (autouse)
 from .hook_servers import GitLabTriggerFake, Script, WebhookReceiver
 
 SECRET = "whsec-0123456789abcdef"

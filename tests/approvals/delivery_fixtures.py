@@ -1,3 +1,6 @@
+"""Fixtures of the delivery and notification tests, imported by those modules (not a
+conftest.py: CORE's tests/approvals/conftest.py is the directory's)."""
+
 from __future__ import annotations
 
 import importlib.util
