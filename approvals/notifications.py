@@ -46,8 +46,9 @@ def open_stage(request: PromotionRequest) -> dict[str, Any] | None:
 
 def local_eligible_voters(request: PromotionRequest) -> QuerySet[Any]:
     """Who may vote in the open stage: active members of its roles, less the requester, the
-    trainer (the source run's user, by username) and whoever voted already; with the team
-    restriction, members of the team owning the model's department (admins when none does).
+    trainer (the source run's user, by username) and whoever voted already; in a
+    team-restricted stage, members of the team owning the model's department (admins when
+    none does).
 
     Stands in for ``approvals.selectors.eligible_voters`` until that exists; that one decides.
     """
@@ -62,7 +63,7 @@ def local_eligible_voters(request: PromotionRequest) -> QuerySet[Any]:
     if run is not None and run.user_id:
         found = found.exclude(username=run.user_id)
     found = found.exclude(pk__in=request.votes.values("user"))
-    if request.environment.team_restricted:
+    if stage.get("team_restricted"):  # frozen from the environment with the workflow
         department = str(
             version.tags.get("department") or (run.tags.get("department") if run else "") or ""
         )

@@ -31,14 +31,15 @@ def _base_url(settings: Any) -> None:
     settings.DEFAULT_FROM_EMAIL = "govdash@gov.example"
 
 
-def _open_at_security_review(**env: Any) -> PromotionRequest:
+def _open_at_security_review(*, team_restricted: bool = False) -> PromotionRequest:
     """A production request whose second stage (Security review, reviewers) is open."""
     src = f.source("mlflow-test", "http://127.0.0.1:9")
     run = f.trained_run(src, user_id="tina", tags={"department": "Risk"})
     requester = f.user("ana", "ml-engineer", "reviewer")  # a reviewer too: still excluded
     request = f.promotion_request(
         version=f.version(src, "scorer", "3", run=run, tags={"department": "Risk"}),
-        environment=f.environment("production", **env),
+        environment=f.environment("production", team_restricted=team_restricted),
+        workflow=[{**stage, "team_restricted": team_restricted} for stage in f.PRODUCTION_WORKFLOW],
         requester=requester,
         status=Status.OPEN,
         promotion=Promotion.NONE,
