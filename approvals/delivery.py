@@ -112,8 +112,8 @@ def request_url(request: PromotionRequest) -> str:
     """The request's page as an absolute URL under ``GOVDASH_BASE_URL``."""
     try:
         path = request.get_absolute_url()
-    except NoReverseMatch:  # the request pages are not installed (yet)
-        path = f"/approvals/{request.pk}/"
+    except NoReverseMatch:  # the request pages are not installed (yet): where they will be
+        path = f"/approvals/requests/{request.pk}/"
     return f"{settings.BASE_URL}{path}"
 
 
