@@ -421,9 +421,9 @@ def record_attempt(*, request: PromotionRequest, attempt: int, outcome: Outcome)
 def lease_seconds() -> float:
     """Longer than any delivery can take: per try, up to seven calls (MLflow: five tags and
     the alias, plus a spare) of connect + read timeout each; the waits; a minute to spare."""
-    attempts = settings.PROMOTION_DELIVERY_ATTEMPTS
+    attempts = int(settings.PROMOTION_DELIVERY_ATTEMPTS)
     per_call = 2 * float(settings.PROMOTION_DELIVERY_TIMEOUT_SECONDS)
-    waits = float(settings.PROMOTION_DELIVERY_BACKOFF_SECONDS) * (2 ** max(attempts - 1, 0))
+    waits = float(settings.PROMOTION_DELIVERY_BACKOFF_SECONDS) * (2.0 ** max(attempts - 1, 0))
     return attempts * 7 * per_call + waits + 60
 
 

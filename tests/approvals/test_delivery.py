@@ -678,3 +678,23 @@ def test_pending_promotions_whose_job_vanished_are_queued_again(
         ("approvals.jobs.deliver_promotion_job", (lost.pk,)),
         ("approvals.jobs.deliver_promotion_job", (lapsed.pk,)),
     ]
+
+
+def test_tries_are_spaced_by_a_doubling_wait(people: dict[str, Any], settings: Any) -> None:
+    settings.PROMOTION_DELIVERY_ATTEMPTS = 4
+    settings.PROMOTION_DELIVERY_BACKOFF_SECONDS = 5
+    env = f.environment(
+        "production",
+        hook_kind="webhook",
+        hook_url=f"http://127.0.0.1:{free_port()}/",
+        secret=SECRET,
+    )
+    request = _gitlab_request(people, env)
+    waits: list[float] = []
+
+    outcome = delivery.deliver_with_retries(request, sleep=waits.append)
+
+    assert waits == [5, 10, 20]
+    assert not outcome.succeeded
+    assert outcome.detail.startswith("gave up after 4 attempts: ")
+    assert len(_attempts(request)) == 4
