@@ -21,11 +21,10 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage, get_connection
-from django.db.models import Q, QuerySet
 
 from approvals.delivery import request_url, shown
 from approvals.models import PromotionRequest, Team
-from kernel.roles import Role
+from kernel.roles import Role, roles_of
 
 logger = logging.getLogger(__name__)
 
@@ -44,40 +43,54 @@ def open_stage(request: PromotionRequest) -> dict[str, Any] | None:
     return stage
 
 
-def local_eligible_voters(request: PromotionRequest) -> QuerySet[Any]:
+def local_eligible_voters(request: PromotionRequest) -> list[Any]:
     """Who may vote in the open stage: active members of its roles, less the requester, the
     trainer (the source run's user, by username) and whoever voted already; in a
     team-restricted stage, members of the team owning the model's department (admins when
     none does).
 
     Stands in for ``approvals.selectors.eligible_voters`` until that exists; that one decides.
+    Roles are read through ``kernel.roles.roles_of``, one query per candidate.
     """
-    users = get_user_model().objects
     stage = open_stage(request)
     if stage is None:
-        return users.none()
+        return []
     version = request.version
     run = version.run
-    found = users.filter(is_active=True, groups__name__in=list(stage.get("roles", [])))
-    found = found.exclude(pk=request.requested_by_id)
+    wanted = {str(role) for role in stage.get("roles", [])}
+    candidates = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .exclude(pk=request.requested_by_id)
+        .exclude(pk__in=request.votes.values("user"))
+    )
     if run is not None and run.user_id:
-        found = found.exclude(username=run.user_id)
-    found = found.exclude(pk__in=request.votes.values("user"))
+        candidates = candidates.exclude(username=run.user_id)
+    admins_only = False
     if stage.get("team_restricted"):  # frozen from the environment with the workflow
         department = str(
             version.tags.get("department") or (run.tags.get("department") if run else "") or ""
-        )
-        wanted = department.strip().casefold()
+        ).strip()
+        wanted_department = department.casefold()
         teams = [
             team.pk
             for team in Team.objects.all()
-            if wanted and wanted in {str(d).strip().casefold() for d in team.departments}
+            if wanted_department
+            and wanted_department in {str(d).strip().casefold() for d in team.departments}
         ]
         if teams:
-            found = found.filter(teams__in=teams)
+            candidates = candidates.filter(teams__in=teams)
         else:
-            found = found.filter(Q(groups__name=Role.ADMIN) | Q(is_superuser=True))
-    return found.distinct().order_by("username")
+            admins_only = True
+    found = []
+    for person in candidates.distinct().order_by("username"):
+        roles = roles_of(person)
+        if admins_only:
+            if Role.ADMIN in roles or person.is_superuser:
+                found.append(person)
+        elif roles & wanted:
+            found.append(person)
+    return found
 
 
 def _eligible_voters() -> Callable[[PromotionRequest], Any]:

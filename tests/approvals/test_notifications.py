@@ -111,6 +111,16 @@ def test_team_restriction_writes_only_to_the_owning_team() -> None:
     assert _recipients() == ["rita@gov.example"]
 
 
+def test_team_restriction_without_an_owning_team_writes_to_admins() -> None:
+    request = _open_at_security_review(team_restricted=True)
+    Team.objects.create(name="Fraud", departments=["fraud"]).members.add(f.user("rex"))
+    f.user("boss", "admin")
+
+    notify_job(request.pk, "stage_open")
+
+    assert _recipients() == ["boss@gov.example"]
+
+
 def test_no_stage_open_mail_once_the_request_is_closed() -> None:
     request = _open_at_security_review()
     PromotionRequest.objects.filter(pk=request.pk).update(status=Status.WITHDRAWN)
