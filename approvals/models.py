@@ -157,6 +157,9 @@ class PromotionRequest(models.Model):
     )
     promoted_at = models.DateTimeField(null=True, blank=True)
     promotion_detail = models.TextField(blank=True)
+    # A delivery job holds the request until then (approvals.delivery.claim), so two
+    # workers never deliver it at once; a lapsed lease is free to take.
+    delivery_lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -229,6 +232,8 @@ class DeliveryAttempt(models.Model):
         MLFLOW = "mlflow", "MLflow alias and tags"
         GITLAB_TRIGGER = "gitlab-trigger", "GitLab pipeline trigger"
         WEBHOOK = "webhook", "Signed webhook"
+        # Nothing could be sent (a GitLab source whose environment has no hook).
+        NONE = "none", "Not deliverable"
 
     request = models.ForeignKey(
         PromotionRequest, on_delete=models.PROTECT, related_name="deliveries"

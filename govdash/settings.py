@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from kernel.email_url import base_url, email_settings
 from kernel.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -264,6 +265,33 @@ ASSESS_STALE_SECONDS = env_int("GOVDASH_ASSESS_STALE_SECONDS", 120, minimum=10)
 # Variables a source may read its credential from, besides GOVDASH_SOURCE_TOKEN_*
 # (see tracking.secrets): the operator's choice, never a web user's.
 SOURCE_TOKEN_VARS = env_list("GOVDASH_SOURCE_TOKEN_VARS", [])
+
+# --- Promotion delivery and notifications ------------------------------------------
+
+# Absolute links in e-mails and webhooks sent from jobs (which have no request to ask).
+BASE_URL = base_url(env_str("GOVDASH_BASE_URL", "http://127.0.0.1:8000"))
+# E-mail: one URL (kernel/email_url.py), the console by default.
+_EMAIL = email_settings(env_str("GOVDASH_EMAIL_URL", "console:"))
+EMAIL_BACKEND: str = _EMAIL["EMAIL_BACKEND"]
+EMAIL_HOST: str = _EMAIL["EMAIL_HOST"]
+EMAIL_PORT: int = _EMAIL["EMAIL_PORT"]
+EMAIL_HOST_USER: str = _EMAIL["EMAIL_HOST_USER"]
+EMAIL_HOST_PASSWORD: str = _EMAIL["EMAIL_HOST_PASSWORD"]
+EMAIL_USE_TLS: bool = _EMAIL["EMAIL_USE_TLS"]
+EMAIL_USE_SSL: bool = _EMAIL["EMAIL_USE_SSL"]
+EMAIL_TIMEOUT: int = _EMAIL["EMAIL_TIMEOUT"]
+DEFAULT_FROM_EMAIL = env_str("GOVDASH_EMAIL_FROM", "govdash@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# An approved promotion is tried this many times, waiting BACKOFF, 2*BACKOFF, ... between
+# tries, before it is marked failed (an admin can retry it).
+PROMOTION_DELIVERY_ATTEMPTS = env_int("GOVDASH_PROMOTION_DELIVERY_ATTEMPTS", 3, minimum=1)
+PROMOTION_DELIVERY_BACKOFF_SECONDS: float = env_int(
+    "GOVDASH_PROMOTION_DELIVERY_BACKOFF_SECONDS", 5, minimum=0
+)
+# Connect and read timeout of each call to MLflow or a hook during delivery.
+PROMOTION_DELIVERY_TIMEOUT_SECONDS: float = env_int(
+    "GOVDASH_PROMOTION_DELIVERY_TIMEOUT_SECONDS", 10, minimum=1
+)
 
 # --- Logging -------------------------------------------------------------------------
 

@@ -296,6 +296,42 @@ class TrackingClient:
             parse=False,
         )
 
+    # ----------------------------------------------------------------- registry writes
+
+    def set_registered_model_alias(self, name: str, alias: str, version: str) -> None:
+        """Point ``alias`` of model ``name`` at ``version`` (moving it if it pointed elsewhere).
+
+        Vanilla MLflow only: GitLab's endpoint has no alias writes, so the call is refused
+        before anything is sent.
+        """
+        endpoint = "registered-models/alias"
+        self._refuse_on_gitlab(endpoint, "set model aliases")
+        self.transport.call(
+            "POST",
+            endpoint,
+            body={"name": name, "alias": alias, "version": str(version)},
+            parse=False,
+        )
+
+    def set_model_version_tag(self, name: str, version: str, key: str, value: str) -> None:
+        """Set the tag ``key`` of version ``version`` of model ``name``. Vanilla MLflow only."""
+        endpoint = "model-versions/set-tag"
+        self._refuse_on_gitlab(endpoint, "tag model versions")
+        self.transport.call(
+            "POST",
+            endpoint,
+            body={"name": name, "version": str(version), "key": key, "value": value},
+            parse=False,
+        )
+
+    def _refuse_on_gitlab(self, endpoint: str, what: str) -> None:
+        if self._gitlab:
+            raise NotSupported(
+                f"GitLab's MLflow endpoint cannot {what} (it has no {endpoint}); "
+                "promote on GitLab through an environment hook",
+                endpoint=endpoint,
+            )
+
     # ----------------------------------------------------------------- registry
 
     def search_registered_models(
