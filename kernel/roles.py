@@ -41,6 +41,10 @@ GRANTS: dict[Role, frozenset[str]] = {
             "reports.assess_runs",
             "reports.edit_policy",
             "reports.publish_policy",
+            "approvals.request_promotion",
+            "approvals.review_promotion",
+            "approvals.withdraw_promotion",
+            "approvals.retry_promotion",
         }
     ),
     Role.AUDITOR: frozenset({"audit.view_auditevent", "audit.export_auditevent"}),
@@ -52,10 +56,11 @@ GRANTS: dict[Role, frozenset[str]] = {
             "reports.assess_runs",
             "reports.edit_policy",
             "reports.publish_policy",
+            "approvals.review_promotion",
         }
     ),
-    Role.REVIEWER: frozenset(),
-    Role.ML_ENGINEER: frozenset(),
+    Role.REVIEWER: frozenset({"approvals.review_promotion"}),
+    Role.ML_ENGINEER: frozenset({"approvals.request_promotion", "approvals.withdraw_promotion"}),
 }
 
 _CACHE = "_govdash_role_names"
