@@ -20,7 +20,11 @@ RETRY_PROMOTION = "approvals.retry_promotion"
 
 @rules.predicate
 def is_requester(user: Any, request: Any) -> bool:
-    return request is not None and request.requested_by_id == user.pk
+    """Asked about a request: is the user its requester? Asked without one (may
+    this role withdraw at all?): yes, the role's grant decides."""
+    if request is None or not hasattr(request, "requested_by_id"):
+        return True
+    return bool(request.requested_by_id == user.pk)
 
 
 TABLE = (

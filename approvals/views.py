@@ -7,18 +7,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from approvals import selectors
+from approvals.errors import GateFailed, WorkflowUnsatisfiable
 from approvals.filters import PromotionRequestFilter
 from approvals.forms import CommentForm, PromotionRequestForm, VoteForm
 from approvals.models import PromotionRequest
 from approvals.permissions import REQUEST_PROMOTION, RETRY_PROMOTION, WITHDRAW_PROMOTION
 from approvals.services import (
-    GateFailed,
     promotion_comment,
     promotion_request,
     promotion_retry,
@@ -33,6 +34,14 @@ from tracking.models import ModelVersion
 
 PER_PAGE = 50
 TABS = ("review", "mine", "all")
+
+
+def _actor(request: HttpRequest) -> User:
+    """The signed-in user acting (LoginRequiredMiddleware guards every page here)."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied("Sign in first.")
+    return user
 
 
 def _get_request(pk: int) -> PromotionRequest:
@@ -88,7 +97,7 @@ def request_new(request: HttpRequest, pk: int, version: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             created = promotion_request(
-                actor=request.user,
+                actor=_actor(request),
                 source=model_version.model.source.name,
                 model=model_version.model.name,
                 version=model_version.version,
@@ -96,7 +105,7 @@ def request_new(request: HttpRequest, pk: int, version: str) -> HttpResponse:
                 justification=form.cleaned_data["justification"],
                 rollback=form.cleaned_data["rollback"],
             )
-        except GateFailed as exc:
+        except (GateFailed, WorkflowUnsatisfiable) as exc:
             reasons = list(exc.reasons)
             form.add_error(None, str(exc))
         except DomainError as exc:
@@ -113,16 +122,16 @@ def request_new(request: HttpRequest, pk: int, version: str) -> HttpResponse:
 
 def _detail_context(request: HttpRequest, item: PromotionRequest, **extra: Any) -> dict[str, Any]:
     user = request.user
-    eligible = (
-        item.status == PromotionRequest.Status.OPEN
-        and user.has_perm("approvals.review_promotion")
-        and selectors.eligible_voters(item).filter(pk=user.pk).exists()
-    )
+    reviewer = user.has_perm("approvals.review_promotion")
+    is_open = item.status == PromotionRequest.Status.OPEN
+    eligibility = selectors.eligibility(item, user) if reviewer and is_open else None
     context: dict[str, Any] = {
         "item": item,
         "version": item.version,
         "stages": selectors.stage_views(item),
-        "can_vote": eligible,
+        "can_vote": bool(eligibility and eligibility.eligible),
+        # Why a reviewer cannot vote here (their own request, already voted, ...).
+        "vote_refusal": eligibility.reason if eligibility else "",
         "can_withdraw": item.status == PromotionRequest.Status.OPEN
         and user.has_perm(WITHDRAW_PROMOTION, item),
         "can_retry": item.promotion == PromotionRequest.Promotion.FAILED
@@ -152,7 +161,7 @@ def request_vote(request: HttpRequest, pk: int) -> HttpResponse:
     decision = form.cleaned_data["decision"]
     try:
         promotion_vote(
-            actor=request.user,
+            actor=_actor(request),
             request_id=item.pk,
             decision=decision,
             comment=form.cleaned_data["comment"],
@@ -169,7 +178,7 @@ def request_vote(request: HttpRequest, pk: int) -> HttpResponse:
 def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     item = _get_request(pk)
     try:
-        promotion_withdraw(actor=request.user, request_id=item.pk)
+        promotion_withdraw(actor=_actor(request), request_id=item.pk)
     except DomainError as exc:
         messages.error(request, str(exc))
     else:
@@ -185,7 +194,7 @@ def request_comment(request: HttpRequest, pk: int) -> HttpResponse:
         context = _detail_context(request, item, comment_form=form)
         return render(request, "approvals/request_detail.html", context, status=422)
     try:
-        promotion_comment(actor=request.user, request_id=item.pk, body=form.cleaned_data["body"])
+        promotion_comment(actor=_actor(request), request_id=item.pk, body=form.cleaned_data["body"])
     except DomainError as exc:
         messages.error(request, str(exc))
     else:
@@ -199,7 +208,7 @@ def request_retry(request: HttpRequest, pk: int) -> HttpResponse:
         raise PermissionDenied("Only administrators may retry a promotion.")
     item = _get_request(pk)
     try:
-        promotion_retry(actor=request.user, request_id=item.pk)
+        promotion_retry(actor=_actor(request), request_id=item.pk)
     except DomainError as exc:
         messages.error(request, str(exc))
     else:

@@ -203,3 +203,7 @@ api.add_router("/", tracking_router)
 from reports.api import router as reports_router  # noqa: E402
 
 api.add_router("/", reports_router)
+
+from approvals.api import router as approvals_router  # noqa: E402
+
+api.add_router("/", approvals_router)

@@ -16,8 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from approvals.models import PromotionRequest
 from approvals.services import promotion_request, promotion_vote
@@ -74,8 +73,8 @@ PLANS: tuple[_Plan, ...] = (
 )
 
 
-def _user(username: str) -> AbstractBaseUser:
-    return get_user_model().objects.get(username=username)
+def _user(username: str) -> User:
+    return User.objects.get(username=username)
 
 
 def _exists(plan: _Plan) -> bool:

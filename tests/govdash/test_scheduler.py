@@ -25,13 +25,17 @@ def test_scheduler_process_queues_its_periodic_jobs(subprocess_env, redis_queue)
     try:
         deadline = time.monotonic() + 60
         names: set[str] = set()
-        while time.monotonic() < deadline and len(names) < 2:
+        while time.monotonic() < deadline and len(names) < 3:
             names = {job.func_name for job in queue.jobs}
             time.sleep(0.2)
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=30)
-    assert names == {"tracking.jobs.schedule_tick", "reports.jobs.maintenance_tick"}, err[-1500:]
+    assert names == {
+        "tracking.jobs.schedule_tick",
+        "reports.jobs.maintenance_tick",
+        "approvals.services.promotion_expire_due",
+    }, err[-1500:]
     assert "schedule_tick every 60s" in out
 
 

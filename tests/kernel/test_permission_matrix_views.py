@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.urls import reverse
 
+from approvals.models import PromotionRequest
 from govdash.services import token_create
 from kernel.permissions import registered
 from kernel.roles import GRANTS, Role
@@ -36,6 +37,8 @@ class World:
     alert: AliasChange
     draft: PolicyVersion
     token_pk: int
+    open_request: PromotionRequest
+    failed_request: PromotionRequest
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,13 @@ class Call:
     url: Callable[[World], str]
     data: dict[str, Any] = field(default_factory=dict)
     label: str = ""
+    json: bool = False  # the API's JSON bodies
+
+    def make(self, client: Client, world: World) -> Any:
+        send = getattr(client, self.method)
+        if self.json:
+            return send(self.url(world), self.data, content_type="application/json")
+        return send(self.url(world), self.data)
 
     def __str__(self) -> str:
         return self.label
@@ -55,6 +65,14 @@ def _url(name: str, *args: Callable[[World], Any]) -> Callable[[World], str]:
 
 def _source_name(w: World) -> str:
     return w.source.name
+
+
+def _own_request(w: World) -> str:
+    """The open request, made the signed-in user's own (withdrawing is for the requester)."""
+    PromotionRequest.objects.filter(pk=w.open_request.pk).update(
+        requested_by=User.objects.get(username="someone")
+    )
+    return f"/api/v1/promotions/{w.open_request.pk}/withdraw"
 
 
 # right -> the requests that need it. An empty list: no request checks the right.
@@ -103,6 +121,41 @@ REQUESTS: dict[str, list[Call]] = {
     ],
     "audit.view_auditevent": [Call("get", _url("audit:log"), label="GET audit:log")],
     "audit.export_auditevent": [Call("get", _url("audit:export"), label="GET audit:export")],
+    "approvals.request_promotion": [
+        Call(
+            "post",
+            lambda w: "/api/v1/promotions",
+            {
+                "source": "local",
+                "model": "scorer",
+                "version": "1",
+                "environment": "matrix",
+                "justification": "the matrix asks",
+            },
+            label="POST /api/v1/promotions",
+            json=True,
+        ),
+    ],
+    "approvals.review_promotion": [
+        Call(
+            "post",
+            lambda w: f"/api/v1/promotions/{w.open_request.pk}/approve",
+            {"comment": "fine"},
+            label="POST /api/v1/promotions/{id}/approve",
+            json=True,
+        ),
+    ],
+    "approvals.withdraw_promotion": [
+        Call("post", _own_request, label="POST /api/v1/promotions/{id}/withdraw", json=True),
+    ],
+    "approvals.retry_promotion": [
+        Call(
+            "post",
+            lambda w: f"/api/v1/promotions/{w.failed_request.pk}/retry",
+            label="POST /api/v1/promotions/{id}/retry",
+            json=True,
+        ),
+    ],
     "govdash.manage_apitoken": [
         Call("get", _url("tokens"), label="GET tokens"),
         Call("post", _url("token-revoke", lambda w: w.token_pk), label="POST token-revoke"),
@@ -161,10 +214,52 @@ def world(default_policy, redis_queue) -> World:  # type: ignore[no-untyped-def]
     assert draft.number == 2
     owner = User.objects.create_user("token-owner")
     token, _ = token_create(user=owner, name="ci", created_by=owner)
-    return World(source=source, alert=alert, draft=draft, token_pk=token.pk)
+    open_request, failed_request = _promotion_world(source, model, default_policy)
+    return World(
+        source=source,
+        alert=alert,
+        draft=draft,
+        token_pk=token.pk,
+        open_request=open_request,
+        failed_request=failed_request,
+    )
 
 
-ALLOWED_STATUS = {200, 202, 302}
+def _promotion_world(
+    source: Source, model: RegisteredModel, policy_version: PolicyVersion
+) -> tuple[PromotionRequest, PromotionRequest]:
+    """Versions that pass every gate, an environment whose one stage every
+    reviewing role may vote in, an open request and an approved one whose
+    delivery failed."""
+    from approvals.models import Environment, Stage
+    from approvals.services import promotion_request
+    from tests import factories
+    from tests.approvals.conftest import assess, make_version
+
+    run = factories.run(factories.experiment(source, tags={"department": "risk"}))
+    assess(run, policy_version)
+    for number in ("1", "2", "3"):
+        make_version(model, run, number)
+    environment = Environment.objects.create(
+        name="matrix", alias="matrix", allowed_classifications=["public", "official"]
+    )
+    Stage.objects.create(
+        environment=environment,
+        name="Any reviewer",
+        roles=[Role.ADMIN.value, Role.COMPLIANCE_OFFICER.value, Role.REVIEWER.value],
+    )
+    voter = User.objects.create_user("voter")
+    voter.groups.add(Group.objects.get(name=Role.REVIEWER.value))
+    requester = User.objects.create_user("requester")
+    requester.groups.add(Group.objects.get(name=Role.ML_ENGINEER.value))
+    ask = {"actor": requester, "source": source.name, "model": model.name}
+    open_request = promotion_request(**ask, version="2", environment="matrix", justification="open")
+    failed = promotion_request(**ask, version="3", environment="matrix", justification="failed")
+    PromotionRequest.objects.filter(pk=failed.pk).update(status="approved", promotion="failed")
+    return open_request, failed
+
+
+ALLOWED_STATUS = {200, 201, 202, 302}
 
 
 @pytest.mark.parametrize(("role", "right", "call"), CASES)
@@ -172,7 +267,7 @@ def test_role_may_make_the_request_exactly_when_grants_say_so(
     client: Client, make_user, world: World, role: Role, right: str, call: Call
 ):
     client.force_login(make_user("someone", role.value))
-    response = getattr(client, call.method)(call.url(world), call.data)
+    response = call.make(client, world)
     if right in GRANTS[role]:
         assert response.status_code in ALLOWED_STATUS, (
             f"{role.value} holds {right} but {call} answered {response.status_code}"
@@ -189,7 +284,7 @@ def test_a_role_holding_one_right_may_make_exactly_that_rights_requests(
 ):
     monkeypatch.setitem(GRANTS, Role.REVIEWER, frozenset({held}))
     client.force_login(make_user("someone", Role.REVIEWER.value))
-    response = getattr(client, call.method)(call.url(world), call.data)
+    response = call.make(client, world)
     if held == right:
         assert response.status_code in ALLOWED_STATUS, (
             f"only {held}, yet {call} answered {response.status_code}"

@@ -22,7 +22,7 @@ from kernel.roles import ALL_ROLES, GRANTS, Role
 pytestmark = pytest.mark.django_db
 
 # The apps that define rights, each in <app>/permissions.py.
-APPS_WITH_RIGHTS = ("audit", "govdash", "tracking", "reports")
+APPS_WITH_RIGHTS = ("audit", "govdash", "tracking", "reports", "approvals")
 ROLES = list(Role)
 RIGHTS = sorted(registered())
 
