@@ -15,15 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from approvals.models import CLASSIFICATIONS, Environment, PromotionRequest, Stage, Team, Vote
 from kernel.errors import NotFound
-from kernel.roles import Role, roles_of
+from kernel.roles import Role, members_of, roles_of
 from reports.models import Assessment, Policy, PolicyVersion
 from reports.selectors.policies import default_policy
 from tracking.models import GOVDASH_TAG_PREFIX, ModelVersion, RegisteredModel, Run
 
+INBOX_LIMIT = 200
 # Version tags govdash itself writes on a promotion: never "a change since the snapshot".
 GOVDASH_VERSION_TAGS = frozenset({"compliance_validated"})
 
@@ -276,7 +277,8 @@ class StagePool:
 
 
 def _members_of(roles: Sequence[str]) -> QuerySet[Any]:
-    return get_user_model().objects.filter(is_active=True, groups__name__in=list(roles)).distinct()
+    members: QuerySet[Any] = members_of(roles)
+    return members
 
 
 def stage_pool(stage: Mapping[str, Any], version: ModelVersion | None) -> StagePool:
@@ -450,11 +452,16 @@ def eligible_voters(request: PromotionRequest) -> QuerySet[Any]:
 
 @dataclass
 class StageView:
+    index: int
     name: str
     required: int
     roles: list[str]
     state: str  # "waiting", "open", "approved", "rejected", "skipped"
     votes: list[Vote] = field(default_factory=list)
+
+    @property
+    def approvals(self) -> int:
+        return sum(1 for vote in self.votes if vote.decision == Vote.Decision.APPROVE)
 
 
 def stage_views(request: PromotionRequest) -> list[StageView]:
@@ -475,6 +482,7 @@ def stage_views(request: PromotionRequest) -> list[StageView]:
             state = "skipped"
         views.append(
             StageView(
+                index=index,
                 name=str(stage.get("name", "")),
                 required=int(stage.get("required") or 1),
                 roles=list(stage.get("roles") or []),
@@ -486,11 +494,60 @@ def stage_views(request: PromotionRequest) -> list[StageView]:
 
 
 def awaiting_review(user: Any) -> list[PromotionRequest]:
-    """Open requests whose open stage ``user`` may vote in now (the reviewer's inbox)."""
-    rows = PromotionRequest.objects.filter(status=PromotionRequest.Status.OPEN).select_related(
-        "environment", "version__model__source", "version__run", "requested_by"
+    """Open requests whose open stage ``user`` may vote in now (the reviewer's inbox),
+    oldest first.
+
+    A first cut in the database (not their own request, no vote of theirs yet),
+    then the full rule (``eligibility``: stage roles, trainer, team) on what remains.
+    """
+    if not roles_of(user):
+        return []
+    rows = (
+        requests_base()
+        .filter(status=PromotionRequest.Status.OPEN)
+        .exclude(requested_by=user)
+        .exclude(votes__user=user)
+        .select_related("version__run")
+        .order_by("created_at", "id")[:INBOX_LIMIT]
     )
     return [row for row in rows if eligibility(row, user).eligible]
+
+
+def requests_base() -> QuerySet[PromotionRequest]:
+    """Requests with what every list shows, in one query."""
+    return PromotionRequest.objects.select_related(
+        "environment", "version__model__source", "requested_by"
+    )
+
+
+def request_detail(pk: int) -> PromotionRequest:
+    """One request with its votes, comments and deliveries (raises DoesNotExist)."""
+    return (
+        requests_base()
+        .select_related("replaces_version", "policy_version__policy")
+        .prefetch_related(
+            Prefetch("votes", queryset=Vote.objects.select_related("user")),
+            "comments__user",
+            "deliveries",
+        )
+        .get(pk=pk)
+    )
+
+
+def requests_of(user: Any) -> QuerySet[PromotionRequest]:
+    """What ``user`` asked for, newest first."""
+    return requests_base().filter(requested_by=user)
+
+
+def version_promotions(version: ModelVersion) -> list[tuple[Environment, list[PromotionRequest]]]:
+    """Every environment with this version's requests to it (newest first)."""
+    by_environment: dict[int, list[PromotionRequest]] = {}
+    for item in requests_base().filter(version=version):
+        by_environment.setdefault(item.environment_id, []).append(item)
+    return [
+        (environment, by_environment.get(environment.pk, []))
+        for environment in Environment.objects.all()
+    ]
 
 
 # --------------------------------------------------------------------------- promotions

@@ -23,6 +23,7 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     path("tracking/", include("tracking.urls")),
     path("compliance/", include("reports.urls")),
+    path("approvals/", include("approvals.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

@@ -12,7 +12,9 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audit.models import AuditEvent
+from approvals.models import PromotionRequest
+from approvals.permissions import REQUEST_PROMOTION, REVIEW_PROMOTION
+from approvals.selectors import awaiting_review, requests_of
 from audit.permissions import VIEW_EVENTS
 from govdash.forms import TokenCreateForm
 from govdash.models import ApiToken
@@ -20,9 +22,11 @@ from govdash.permissions import MANAGE_TOKENS
 from govdash.services import token_create, token_revoke
 from kernel.queues import queue_health
 from kernel.roles import roles_of
+from reports.selectors.dashboard import latest_non_compliant
 from tracking.models import AliasChange
 
 ALERTS_SHOWN = 20
+START_PAGE_ROWS = 10
 
 
 @login_not_required
@@ -39,17 +43,32 @@ def admin_login(request: HttpRequest, extra_context: object = None) -> HttpRespo
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    recent = AuditEvent.objects.newest_first()[:10] if request.user.has_perm(VIEW_EVENTS) else []
+    """The start page: what waits for this user, by role, then what needs attention."""
+    user = request.user
     alerts = AliasChange.objects.open_alerts().select_related("model__source")
+    can_review = user.has_perm(REVIEW_PROMOTION)
+    can_request = user.has_perm(REQUEST_PROMOTION)
+    awaiting = awaiting_review(user) if can_review else []
+    my_open = (
+        list(requests_of(user).filter(status=PromotionRequest.Status.OPEN)[:START_PAGE_ROWS])
+        if can_request
+        else []
+    )
     return render(
         request,
         "govdash/home.html",
         {
-            "recent_events": recent,
-            "your_roles": sorted(roles_of(request.user)),
+            "your_roles": sorted(roles_of(user)),
+            "can_review": can_review,
+            "can_request": can_request,
+            "awaiting": awaiting[:START_PAGE_ROWS],
+            "awaiting_count": len(awaiting),
+            "my_open": my_open,
             # Shown to everyone signed in: a model promoted behind govdash's back.
             "open_alerts": alerts[:ALERTS_SHOWN],
             "open_alert_count": alerts.count(),
+            "latest_non_compliant": latest_non_compliant(limit=START_PAGE_ROWS),
+            "can_view_audit": user.has_perm(VIEW_EVENTS),
         },
     )
 

@@ -12,6 +12,7 @@ permission predicates and the audit trail's role snapshot both come here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
@@ -76,6 +77,14 @@ def roles_of(user: Any) -> frozenset[str]:
         names = frozenset(user.groups.values_list("name", flat=True))
         setattr(user, _CACHE, names)
     return names
+
+
+def members_of(role_names: Iterable[str]) -> Any:
+    """The active users holding any of ``role_names`` (a queryset of the user model)."""
+    from django.contrib.auth import get_user_model
+
+    names = [name for name in role_names if name in ALL_ROLES]
+    return get_user_model().objects.filter(is_active=True, groups__name__in=names).distinct()
 
 
 def granted(user: Any, permission: str) -> bool:

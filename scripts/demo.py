@@ -139,6 +139,7 @@ class Demo:
         # The sync already queued assessment; a worker may have finished it first.
         for line in _summary_lines(LOG_DIR / "assess.log"):
             say(f"govdash demo: {line}")
+        self.approvals()
 
         self.start_web()
         self.banner()
@@ -167,6 +168,20 @@ class Demo:
         say("govdash demo: syncing the MLflow server into govdash…")
         self.manage("sync", "demo", log="sync.log")
         say(f"govdash demo: {_last_line(LOG_DIR / 'sync.log')}")
+
+    def approvals(self) -> None:
+        """Promotion requests in every state, then a move of a watched alias made on
+        the MLflow server behind govdash's back, which the next sync flags."""
+        assert self.mlflow is not None
+        say("govdash demo: making promotion requests in every state…")
+        self.manage("demo_approvals", log="approvals.log")
+        say(f"govdash demo: {_last_line(LOG_DIR / 'approvals.log')}")
+        from govdash.demo.seed import move_alias_out_of_band
+
+        moved = move_alias_out_of_band(self.mlflow.url)
+        if moved:
+            say(f"govdash demo: moved {moved} on the MLflow server, outside govdash…")
+            self.manage("sync", "demo", log="sync-after-move.log")
 
     def manage(self, *args: str, log: str | None) -> None:
         """Run a management command to completion; its failure ends the demo."""

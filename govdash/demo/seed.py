@@ -86,6 +86,10 @@ class _ModelSpec:
     tags: dict[str, str]
     # alias -> version number (1-based)
     aliases: dict[str, int]
+    # Governed models carry the governance tags the seed's validate_compliance asks
+    # of every version (classification, compliance, department, security_scan), and
+    # their versions' runs the tags the default policy checks: promotable in govdash.
+    department: str = ""
 
 
 EXPERIMENTS: tuple[_ExperimentSpec, ...] = (
@@ -184,6 +188,7 @@ MODELS: tuple[_ModelSpec, ...] = (
             "use_case": "payment fraud screening",
         },
         aliases={"champion": 3, "production": 3, "staging": 4},
+        department="Fraud Prevention",
     ),
     _ModelSpec(
         name="benefits-triage-classifier",
@@ -197,6 +202,7 @@ MODELS: tuple[_ModelSpec, ...] = (
             "use_case": "claim routing",
         },
         aliases={"production": 2, "staging": 3},
+        department="Benefits Operations",
     ),
     _ModelSpec(
         name="flood-forecast-lstm",
@@ -214,6 +220,7 @@ MODELS: tuple[_ModelSpec, ...] = (
         description="",
         tags={"classification": "public", "risk_tier": "low"},
         aliases={"staging": 1},
+        department="Customer Experience",
     ),
 )
 
@@ -523,6 +530,26 @@ def _write_run(client: MlflowClient, plan: _RunPlan, experiment_ids: dict[str, s
     client.set_terminated(plan.run_id, status=plan.status, end_time=plan.end_time)
 
 
+def _governance_tags(client: MlflowClient, *, model: _ModelSpec, plan: _RunPlan) -> dict[str, str]:
+    """Make a governed model's run pass the default policy, and return the version
+    tags the seed's ``validate_compliance`` requires."""
+    classification = model.tags["classification"]
+    run_tags = {"classification": classification, "department": model.department}
+    if "mlflow.user" not in plan.tags:
+        run_tags["mlflow.user"] = plan.experiment.team[0]
+    if plan.end_time < int(time.time() * 1000) - 3 * 365 * DAY_MS:
+        run_tags[RETENTION_EXEMPT_TAG] = "true"
+        run_tags["retention_exempt_reason"] = "audit reference model"
+    for key, value in run_tags.items():
+        client.set_tag(plan.run_id, key, value)
+    return {
+        "classification": classification,
+        "compliance": "reviewed",
+        "department": model.department,
+        "security_scan": "passed",
+    }
+
+
 def _register_model(
     client: MlflowClient, *, model: _ModelSpec, plans: list[_RunPlan], rng: random.Random
 ) -> int:
@@ -553,6 +580,8 @@ def _register_model(
         }
         if rng.random() < 0.6:
             version_tags["model_card"] = f"docs/model-cards/{model.name}-v{number}.md"
+        if model.department:
+            version_tags.update(_governance_tags(client, model=model, plan=plan))
         version = client.create_model_version(
             model.name,
             f"{plan.artifact_uri}/model",
@@ -566,3 +595,20 @@ def _register_model(
         if number in registered:
             client.set_registered_model_alias(model.name, alias, registered[number])
     return len(chosen)
+
+
+# The out-of-band move: production pointed at an old version, as a hurried hand might.
+OUT_OF_BAND = ("fraud-card-xgb", "production", "1")
+
+
+def move_alias_out_of_band(tracking_uri: str) -> str:
+    """Point a watched alias at another version directly on the server (once):
+    what govdash must notice. Returns what was moved, or "" if already done."""
+    model, alias, version = OUT_OF_BAND
+    client = MlflowClient(tracking_uri)
+    with _quiet_client():
+        current = client.get_registered_model(model).aliases.get(alias)
+        if str(current) == version:
+            return ""
+        client.set_registered_model_alias(model, alias, version)
+    return f"{model}@{alias} to version {version}"

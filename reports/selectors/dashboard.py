@@ -28,7 +28,8 @@ from reports.selectors.common import (
     rule_catalogue,
     run_conditions,
 )
-from tracking.models import Experiment, Run
+from reports.selectors.policies import default_policy
+from tracking.models import Experiment, Run, visible_q
 
 TREND_WEEKS = 26
 TOP_FAILING_RULES = 10
@@ -279,4 +280,19 @@ def compliance_summary(
         trend=_trend(assessments, weeks),
         failing_rules=failing_rules,
         latest_non_compliant=latest_non_compliant,
+    )
+
+
+def latest_non_compliant(*, limit: int = LATEST_NON_COMPLIANT) -> list[Assessment]:
+    """The most recent non-compliant verdicts under the default policy, on visible runs
+    (the start page's list)."""
+    policy = default_policy()
+    if policy is None:
+        return []
+    return list(
+        Assessment.objects.current()
+        .filter(policy=policy, verdict=Assessment.Verdict.NON_COMPLIANT)
+        .filter(visible_q("run__"))
+        .select_related("run__source", "run__experiment", "policy_version")
+        .order_by("-assessed_at", "-id")[:limit]
     )

@@ -1,0 +1,40 @@
+"""What the workflow adds to the model version page, through the kernel's registry."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+
+from approvals.permissions import REQUEST_PROMOTION
+from approvals.selectors import version_promotions
+from kernel.registry import Action, Panel, register_action, register_panel
+from tracking.models import ModelVersion
+
+
+def _promotions_context(request: HttpRequest, version: ModelVersion) -> Mapping[str, Any]:
+    return {"promotions": version_promotions(version)}
+
+
+register_panel(
+    Panel(
+        slot="tracking.version",
+        key="promotions",
+        template="approvals/includes/version_promotions.html",
+        context=_promotions_context,
+        order=50,
+    )
+)
+
+register_action(
+    Action(
+        slot="tracking.version",
+        key="request-promotion",
+        label="Request promotion",
+        url=lambda version: reverse("approvals:new", args=[version.model_id, version.version]),
+        permission=REQUEST_PROMOTION,
+        order=10,
+    )
+)
