@@ -31,7 +31,9 @@ class PromotionRequestForm(UswdsForm):
 
 
 class VoteForm(UswdsForm):
-    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    decision = forms.ChoiceField(
+        choices=[("approve", "Approve"), ("reject", "Reject")], widget=forms.RadioSelect
+    )
     comment = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         max_length=MAX_TEXT,

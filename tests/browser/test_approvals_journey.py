@@ -19,6 +19,7 @@ from playwright.sync_api import Page, expect
 
 from approvals.models import PromotionRequest
 from audit.services import verify
+from tests.approvals.conftest import ensure_default_environments
 from tests.browser.conftest import assert_accessible, snapshot
 from tracking.services import source_create
 
@@ -82,9 +83,10 @@ def _vote(page: Page, request_url: str, username: str, decision: str, comment: s
     _sign_in(page, username)
     page.get_by_role("link", name=re.compile(r"^#\d+$")).first.click()
     expect(page).to_have_url(re.compile(re.escape(request_url) + "$"))
-    page.get_by_label(decision).check()
+    # U.S. Web Design System radios and checkboxes are styled labels over hidden inputs.
+    page.locator("label", has_text=re.compile(f"^{decision}$")).click()
     page.get_by_label("Comment", exact=True).fill(comment)
-    page.get_by_label(re.compile("I have read the evidence")).check()
+    page.locator("label", has_text="I have read the evidence").click()
     page.get_by_role("button", name="Submit vote").click()
     expect(page.get_by_text(f"You {decision.lower()}d request")).to_be_visible()
     _sign_out(page)
@@ -94,6 +96,7 @@ def test_engineer_requests_officer_and_three_reviewers_approve_alias_moves_gate_
     page: Page, make_user, mlflow_server, default_policy, settings
 ):
     settings.JOBS_INLINE = True
+    ensure_default_environments()
     for username, role in [
         ("eve", "ml-engineer"),
         ("olivia", "compliance-officer"),
