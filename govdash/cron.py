@@ -2,10 +2,12 @@
 
 from rq import cron
 
-from reports.jobs import maintenance_tick
+from kernel.reconcile import maintenance_tick
 from tracking.jobs import schedule_tick
 
-# Each source has its own sync interval; this tick only checks which are due.
+# Each source has its own sync interval; this tick only checks which are due
+# (after recovering stuck syncs, so a lost sync never blocks its schedule).
 cron.register(schedule_tick, queue_name="default", interval=60)
-# Assessment batches whose worker died go back on the queue.
+# The one reconciliation loop: every app's stuck work (lost jobs, lost
+# workers, failed attempts to retry) goes back on the queue or fails with a reason.
 cron.register(maintenance_tick, queue_name="default", interval=60)

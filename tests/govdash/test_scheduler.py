@@ -31,7 +31,9 @@ def test_scheduler_process_queues_its_periodic_jobs(subprocess_env, redis_queue)
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=30)
-    assert names == {"tracking.jobs.schedule_tick", "reports.jobs.maintenance_tick"}, err[-1500:]
+    assert names == {"tracking.jobs.schedule_tick", "kernel.reconcile.maintenance_tick"}, err[
+        -1500:
+    ]
     assert "schedule_tick every 60s" in out
 
 
