@@ -1,5 +1,6 @@
 """Periodic jobs, run by ``manage.py scheduler`` (one such process per deployment)."""
 
+from django.conf import settings
 from rq import cron
 
 from kernel.reconcile import maintenance_tick
@@ -7,7 +8,7 @@ from tracking.jobs import schedule_tick
 
 # Each source has its own sync interval; this tick only checks which are due
 # (after recovering stuck syncs, so a lost sync never blocks its schedule).
-cron.register(schedule_tick, queue_name="default", interval=60)
+cron.register(schedule_tick, queue_name="default", interval=settings.SCHEDULER_TICK_SECONDS)
 # The one reconciliation loop: every app's stuck work (lost jobs, lost
 # workers, failed attempts to retry) goes back on the queue or fails with a reason.
-cron.register(maintenance_tick, queue_name="default", interval=60)
+cron.register(maintenance_tick, queue_name="default", interval=settings.SCHEDULER_TICK_SECONDS)

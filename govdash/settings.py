@@ -263,6 +263,8 @@ SYNC_STALE_SECONDS = env_int("GOVDASH_SYNC_STALE_SECONDS", 600, minimum=10)
 # Work recorded as queued whose job RQ does not have (lost with Redis, or never
 # handed over) is queued again once it has waited this long.
 JOB_GRACE_SECONDS = env_int("GOVDASH_JOB_GRACE_SECONDS", 60, minimum=1)
+# How often ``manage.py scheduler`` queues its periodic jobs (schedule and maintenance).
+SCHEDULER_TICK_SECONDS = env_int("GOVDASH_SCHEDULER_TICK_SECONDS", 60, minimum=1)
 # /healthz: the scheduler's maintenance tick is overdue after this long.
 MAINTENANCE_OVERDUE_SECONDS = env_int("GOVDASH_MAINTENANCE_OVERDUE_SECONDS", 300, minimum=60)
 
