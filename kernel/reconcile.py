@@ -23,6 +23,7 @@ does not stop the others; the next tick tries again.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -143,3 +144,14 @@ def _note_tick() -> None:
         redis_connection().set(LAST_TICK_KEY, timezone.now().isoformat())
     except (RedisError, OSError) as exc:
         logger.error("maintenance tick not noted: %s", one_line(exc))
+
+
+def last_tick() -> dt.datetime | None:
+    """When the last maintenance tick ran (None: never, as far as Redis knows).
+    Raises RedisError/OSError when Redis cannot be reached."""
+    from kernel.queues import redis_connection
+
+    value = redis_connection(timeout=2.0).get(LAST_TICK_KEY)
+    if not value:
+        return None
+    return dt.datetime.fromisoformat(value.decode() if isinstance(value, bytes) else str(value))
