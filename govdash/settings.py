@@ -259,6 +259,15 @@ RQ_SHOW_ADMIN_LINK = False
 ASSESS_BATCH_SIZE = env_int("GOVDASH_ASSESS_BATCH_SIZE", 500, minimum=1)
 # A running assessment batch that has not reported for this long lost its worker.
 ASSESS_STALE_SECONDS = env_int("GOVDASH_ASSESS_STALE_SECONDS", 120, minimum=10)
+# A running sync that has not reported (one page) for this long lost its worker.
+SYNC_STALE_SECONDS = env_int("GOVDASH_SYNC_STALE_SECONDS", 600, minimum=10)
+# Work recorded as queued whose job RQ does not have (lost with Redis, or never
+# handed over) is queued again once it has waited this long.
+JOB_GRACE_SECONDS = env_int("GOVDASH_JOB_GRACE_SECONDS", 60, minimum=1)
+# How often ``manage.py scheduler`` queues its periodic jobs (schedule and maintenance).
+SCHEDULER_TICK_SECONDS = env_int("GOVDASH_SCHEDULER_TICK_SECONDS", 60, minimum=1)
+# /healthz: the scheduler's maintenance tick is overdue after this long.
+MAINTENANCE_OVERDUE_SECONDS = env_int("GOVDASH_MAINTENANCE_OVERDUE_SECONDS", 300, minimum=60)
 
 # --- Tracking sources ------------------------------------------------------------------
 

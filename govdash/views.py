@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import datetime as dt
+
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.contrib.auth.views import redirect_to_login
@@ -9,8 +12,10 @@ from django.db.utils import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from redis.exceptions import RedisError
 
 from approvals.models import PromotionRequest
 from approvals.permissions import REQUEST_PROMOTION, REVIEW_PROMOTION
@@ -20,7 +25,8 @@ from govdash.forms import TokenCreateForm
 from govdash.models import ApiToken
 from govdash.permissions import MANAGE_TOKENS
 from govdash.services import token_create, token_revoke
-from kernel.queues import queue_health
+from kernel import reconcile
+from kernel.queues import QueueHealth, queue_health
 from kernel.roles import roles_of
 from reports.selectors.dashboard import latest_non_compliant
 from tracking.models import AliasChange
@@ -73,6 +79,26 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _background_work(*, database_ok: bool, queues: QueueHealth) -> dict[str, object]:
+    """Overdue work by kind (queued or running past its threshold), and whether
+    the scheduler's maintenance tick ran recently. Reported, not a 503: a
+    monitor alerts on ``overdue`` and ``scheduler.ok``."""
+    answer: dict[str, object] = {}
+    if database_ok:
+        answer["overdue"] = reconcile.overdue()
+    if queues.ok and not queues.inline:
+        try:
+            last = reconcile.last_tick()
+        except (RedisError, OSError, ValueError):
+            last = None
+        limit = dt.timedelta(seconds=settings.MAINTENANCE_OVERDUE_SECONDS)
+        answer["scheduler"] = {
+            "last_tick": last.isoformat() if last else None,
+            "ok": last is not None and timezone.now() - last <= limit,
+        }
+    return answer
+
+
 @login_not_required
 @never_cache
 @require_GET
@@ -89,6 +115,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "database": database,
         "redis": {"ok": queues.ok, "inline": queues.inline, "error": queues.error},
         "queues": queues.depths,
+        **_background_work(database_ok=bool(database["ok"]), queues=queues),
     }
     return JsonResponse(body, status=200 if body["status"] == "ok" else 503)
 

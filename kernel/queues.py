@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import datetime as dt
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import redis
@@ -12,6 +15,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 from redis.exceptions import RedisError
 from rq import Queue
+from rq.job import Job, JobStatus
 
 from kernel.errors import Unavailable, one_line
 
@@ -96,3 +100,64 @@ def queue_health(*, timeout: float = 2.0) -> QueueHealth:
     except (RedisError, OSError) as exc:
         return QueueHealth(ok=False, inline=False, depths=depths, error=one_line(exc))
     return QueueHealth(ok=True, inline=False, depths=depths)
+
+
+class JobState(StrEnum):
+    """Where RQ stands on a job, as far as recovery cares."""
+
+    MISSING = "missing"  # no such job in Redis (lost with it, or never given)
+    WAITING = "waiting"  # on a queue (or deferred/scheduled): a worker will take it
+    STARTED = "started"  # a worker took it
+    ENDED = "ended"  # finished, failed, stopped or canceled: no worker has it any more
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    state: JobState
+    # When it reached that state (enqueued, started or ended), when RQ knows.
+    since: dt.datetime | None = None
+
+
+_WAITING = {JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.CREATED}
+_ENDED = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)  # RQ stores UTC without a zone
+
+
+def job_infos(job_ids: Iterable[str]) -> dict[str, JobInfo] | None:
+    """What RQ knows of each job id (blank ids are MISSING), in one round trip.
+
+    ``None`` when jobs run inline (there is no queue to ask). Raises
+    ``QueueUnavailable`` when Redis cannot be reached."""
+    if settings.JOBS_INLINE:
+        return None
+    ids = list(dict.fromkeys(job_ids))
+    known = [job_id for job_id in ids if job_id]
+    infos = {job_id: JobInfo(JobState.MISSING) for job_id in ids}
+    if not known:
+        return infos
+    with queue_errors():
+        jobs = Job.fetch_many(known, connection=redis_connection(timeout=10.0))
+    for job_id, job in zip(known, jobs, strict=True):
+        if job is None:
+            continue
+        status = job.get_status(refresh=False)
+        if status in _ENDED:
+            infos[job_id] = JobInfo(JobState.ENDED, _aware(job.ended_at))
+        elif status == JobStatus.STARTED:
+            infos[job_id] = JobInfo(JobState.STARTED, _aware(job.started_at))
+        elif status in _WAITING:
+            infos[job_id] = JobInfo(JobState.WAITING, _aware(job.enqueued_at))
+        else:  # a status this code does not know: leave the job alone
+            infos[job_id] = JobInfo(JobState.WAITING, None)
+    return infos
+
+
+def new_job_id() -> str:
+    """An id to give a job before it is queued, so the row that waits for it
+    can name it first (compare-and-swap) and two callers never both queue it."""
+    return uuid.uuid4().hex

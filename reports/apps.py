@@ -6,7 +6,10 @@ class ReportsConfig(AppConfig):
 
     def ready(self) -> None:
         from kernel.permissions import register
+        from kernel.reconcile import register_reconciler
         from reports import panels, receivers  # noqa: F401  (registers panels, connects receivers)
+        from reports.jobs import BatchReconciler
         from reports.permissions import TABLE
 
         register(TABLE)
+        register_reconciler("assessment batches", BatchReconciler())

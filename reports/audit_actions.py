@@ -12,5 +12,8 @@ class ReportsAction(StrEnum):
     # Putting a request's batches on the job queue: failure when the queue
     # could not take them, success when a later retry did.
     ASSESS_ENQUEUE = "reports.assess_enqueue"
+    # Recovery of stuck batches (a lost job or worker): requeued, or failed
+    # after the last attempt.
+    ASSESS_RECOVER = "reports.assess_recover"
     EXPORT_CSV = "reports.export_csv"
     WRITEBACK = "reports.writeback"

@@ -7,21 +7,35 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from rq import Retry
+from django.db.models import Q
+from django.utils import timezone
+from rq import get_current_job
 
 from audit.actors import SystemActor
 from kernel.errors import one_line
-from kernel.queues import QueueUnavailable, enqueue, get_queue, queue_errors
+from kernel.queues import (
+    JobInfo,
+    JobState,
+    QueueUnavailable,
+    enqueue,
+    get_queue,
+    job_infos,
+    new_job_id,
+    queue_errors,
+)
+from kernel.reconcile import Recovery
 from reports.models import Assessment, AssessmentBatch, AssessmentRequest, Policy
-from reports.selectors.assessing import stale_batches
 from reports.services import (
     assess_runs,
     assessment_request_pending,
     batch_claim,
     batch_finish,
+    batch_give_up,
     batch_queued,
+    batch_requeue,
     batches_not_queued,
     batches_queued_again,
+    batches_recovered,
     batches_take_unqueued,
 )
 from reports.writeback import writeback_assessments
@@ -37,7 +51,8 @@ def assess_batch_job(batch_id: int) -> dict[str, int]:
     batch = AssessmentBatch.objects.select_related("request__policy_version__policy").get(
         pk=batch_id
     )
-    if not batch_claim(batch):
+    current = get_current_job()
+    if not batch_claim(batch, job_id=current.id if current else ""):
         return {"skipped_batch": 1}  # done already, or another worker has it
     batch.refresh_from_db()
     try:
@@ -45,9 +60,11 @@ def assess_batch_job(batch_id: int) -> dict[str, int]:
             run_ids=batch.run_ids, version=batch.request.policy_version, batch=batch
         )
     except Exception as exc:
+        # Back to "queued" while attempts remain: the maintenance tick puts
+        # it on the queue again (RQ's own Retry would need an RQ scheduler).
         retry = batch.attempts < MAX_ATTEMPTS
         batch_finish(batch, error=one_line(exc), retry=retry)
-        raise  # RQ records it, and retries it while attempts remain
+        raise  # RQ records the failure
     batch_finish(batch)
     _queue_writeback(batch)
     return dict(tally)
@@ -117,12 +134,7 @@ def _enqueue(
         with queue_errors():
             queue = get_queue(QUEUE)
             for batch in batches:
-                job = queue.enqueue(
-                    assess_batch_job,
-                    batch.pk,
-                    job_timeout=JOB_TIMEOUT,
-                    retry=Retry(max=MAX_ATTEMPTS - 1, interval=[5, 30]),
-                )
+                job = queue.enqueue(assess_batch_job, batch.pk, job_timeout=JOB_TIMEOUT)
                 queued.append(batch)
                 batch_queued(batch, job_id=job.id)
     except QueueUnavailable as exc:
@@ -206,35 +218,159 @@ def assess_pending_job(source_id: int | None = None) -> int:
     return sum(r.total for r in requests)
 
 
+def _lost_reason(batch: AssessmentBatch, info: JobInfo | None, cutoff: dt.datetime) -> str:
+    """Why a running batch has lost its worker, or "" if it has not."""
+    if batch.heartbeat_at is None or batch.heartbeat_at < cutoff:
+        return "the worker stopped reporting"
+    if batch.job_id and info is not None and info.state == JobState.ENDED:
+        return "its job ended without recording an end (the worker was killed)"
+    return ""
+
+
+def _waiting_reason(
+    batch: AssessmentBatch, info: JobInfo | None, now: dt.datetime, grace: dt.timedelta
+) -> str:
+    """Why a queued batch must be put on the queue again, or "" to leave it."""
+    if info is None:
+        return ""
+    if info.state == JobState.ENDED:
+        # A failed attempt asking for another, or a job that failed before
+        # it could claim the batch (the database was away).
+        return batch.error or "its job ended without assessing the batch"
+    since = batch.heartbeat_at or batch.request.created_at
+    if now - since < grace:
+        return ""  # being handed to the queue right now
+    if not batch.job_id:
+        return "it was never handed to the job queue"
+    if info.state == JobState.MISSING:
+        return "the job queue lost its job"
+    if info.state == JobState.STARTED and info.since and now - info.since > grace:
+        return "its worker took the job but never started the batch"
+    return ""
+
+
+def _put_back(
+    batch: AssessmentBatch, *, reason: str, error: str | None = None
+) -> AssessmentBatch | None:
+    """Requeue one batch under a new job id (compare-and-swap first, so the
+    job is queued once however many callers try); None if another caller won."""
+    job_id = new_job_id()
+    if not batch_requeue(batch, new_job_id=job_id, error=error):
+        return None
+    try:
+        with queue_errors():
+            get_queue(QUEUE).enqueue(
+                assess_batch_job, batch.pk, job_timeout=JOB_TIMEOUT, job_id=job_id
+            )
+    except QueueUnavailable as exc:
+        batches_not_queued(batches=[batch], error=str(exc), retry=True)
+    return batch
+
+
+def _recover(
+    found: list[tuple[AssessmentBatch, str]], *, action: str, done: list[Recovery]
+) -> None:
+    by_reason: dict[str, list[AssessmentBatch]] = {}
+    for batch, reason in found:
+        by_reason.setdefault(reason, []).append(batch)
+        done.append(Recovery("assessment batch", batch.pk, action, reason))
+    for reason, batches in by_reason.items():
+        batches_recovered(batches=batches, action=action, reason=reason)
+
+
+def recover_running_batches(*, older_than: dt.timedelta | None = None) -> list[Recovery]:
+    """Running batches whose worker is gone (no heartbeat for ``older_than``,
+    or a job that ended without recording an end) go back on the queue, a
+    bounded number of times; then they fail with the reason. Nothing stays
+    'running' for ever."""
+    if older_than is None:
+        older_than = dt.timedelta(seconds=settings.ASSESS_STALE_SECONDS)
+    cutoff = timezone.now() - older_than
+    running = list(AssessmentBatch.objects.filter(status=AssessmentBatch.Status.RUNNING))
+    if not running:
+        return []
+    try:
+        infos = job_infos(b.job_id for b in running)
+    except QueueUnavailable:
+        infos = None  # judged by heartbeat alone
+    requeued: list[tuple[AssessmentBatch, str]] = []
+    failed: list[tuple[AssessmentBatch, str]] = []
+    for batch in running:
+        info = infos.get(batch.job_id) if infos is not None else None
+        reason = _lost_reason(batch, info, cutoff)
+        if not reason:
+            continue
+        if batch.attempts >= MAX_ATTEMPTS:
+            error = f"{reason}; gave up after {batch.attempts} attempts"
+            if batch_give_up(batch, error=error):
+                failed.append((batch, error))
+        elif _put_back(batch, reason=reason, error=f"{reason}; retrying"):
+            requeued.append((batch, reason))
+    done: list[Recovery] = []
+    _recover(requeued, action="requeued", done=done)
+    _recover(failed, action="failed", done=done)
+    return done
+
+
+def recover_queued_batches() -> list[Recovery]:
+    """Queued batches whose RQ job is lost (Redis restarted empty), ended
+    without assessing them (a failed attempt, or the database was away), or
+    was never queued, are put on the queue again."""
+    now = timezone.now()
+    grace = dt.timedelta(seconds=settings.JOB_GRACE_SECONDS)
+    waiting = list(
+        AssessmentBatch.objects.filter(status=AssessmentBatch.Status.QUEUED).select_related(
+            "request"
+        )
+    )
+    if not waiting:
+        return []
+    infos = job_infos(b.job_id for b in waiting)  # QueueUnavailable: nothing to do now
+    if infos is None:
+        return []
+    requeued: list[tuple[AssessmentBatch, str]] = []
+    for batch in waiting:
+        reason = _waiting_reason(batch, infos.get(batch.job_id), now, grace)
+        if reason and _put_back(batch, reason=reason):
+            requeued.append((batch, reason))
+    done: list[Recovery] = []
+    _recover(requeued, action="requeued", done=done)
+    return done
+
+
 def requeue_lost_batches(
     *,
     older_than: dt.timedelta | None = None,
     system_actor: SystemActor = SystemActor.SYSTEM,
 ) -> int:
-    """Batches whose worker died (no heartbeat) go back on the queue, a bounded
-    number of times; nothing stays 'running' for ever."""
-    if older_than is None:
-        older_than = dt.timedelta(seconds=settings.ASSESS_STALE_SECONDS)
-    requeued = []
-    for batch in stale_batches(older_than=older_than):
-        if batch.attempts >= MAX_ATTEMPTS:
-            AssessmentBatch.objects.filter(
-                pk=batch.pk, status=AssessmentBatch.Status.RUNNING
-            ).update(
-                status=AssessmentBatch.Status.FAILED,
-                error=f"the worker was lost {batch.attempts} times; giving up",
+    """How many running batches that lost their worker were put back on the
+    queue (``recover_running_batches``)."""
+    return sum(
+        1 for item in recover_running_batches(older_than=older_than) if item.action == "requeued"
+    )
+
+
+class BatchReconciler:
+    """Assessment batches, for ``kernel.reconcile``."""
+
+    def reconcile(self) -> list[Recovery]:
+        done = recover_running_batches()
+        try:
+            done.extend(recover_queued_batches())
+            queued = queue_unqueued_batches()
+        except QueueUnavailable as exc:
+            logger.error("assessment batches not queued again: %s", exc)
+            return done
+        if queued:
+            done.append(
+                Recovery("assessment batch", "-", "requeued", f"{queued} not queued before")
             )
-            continue
-        if AssessmentBatch.objects.filter(
-            pk=batch.pk, status=AssessmentBatch.Status.RUNNING
-        ).update(status=AssessmentBatch.Status.QUEUED, error="the worker was lost; retrying"):
-            requeued.append(batch)
-    if requeued:
-        _enqueue(requeued, system_actor=system_actor)
-    return len(requeued)
+        return done
 
-
-def maintenance_tick() -> int:
-    """Run every minute by ``manage.py scheduler``: batches whose worker was
-    lost, and batches the job queue could not take, go (back) on the queue."""
-    return requeue_lost_batches() + queue_unqueued_batches()
+    def overdue(self) -> int:
+        now = timezone.now()
+        stale = now - dt.timedelta(seconds=settings.ASSESS_STALE_SECONDS)
+        return AssessmentBatch.objects.filter(
+            Q(status=AssessmentBatch.Status.RUNNING, heartbeat_at__lt=stale)
+            | Q(status=AssessmentBatch.Status.UNQUEUED)
+        ).count()

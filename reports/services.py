@@ -537,9 +537,70 @@ def assessment_request_create(
 
 
 def batch_queued(batch: AssessmentBatch, *, job_id: str) -> None:
-    """The job queue took the batch's job: remember its id."""
+    """The job queue took the batch's job: remember its id, and when (a queued
+    batch's ``heartbeat_at`` is when it was last put on the queue)."""
     if job_id:
-        AssessmentBatch.objects.filter(pk=batch.pk).update(job_id=job_id)
+        AssessmentBatch.objects.filter(pk=batch.pk).update(
+            job_id=job_id, heartbeat_at=timezone.now()
+        )
+
+
+def batch_requeue(batch: AssessmentBatch, *, new_job_id: str, error: str | None = None) -> bool:
+    """Recovery takes ``batch`` back for the queue under ``new_job_id``:
+    queued or running -> queued, compare-and-swap on the status, job id and
+    attempts the caller saw, so two callers (or a worker finishing meanwhile)
+    never both win. ``error`` (if given) says why, for the pages."""
+    fields: dict[str, Any] = {
+        "status": AssessmentBatch.Status.QUEUED,
+        "job_id": new_job_id,
+        "heartbeat_at": timezone.now(),
+    }
+    if error is not None:
+        fields["error"] = error
+    moved = AssessmentBatch.objects.filter(
+        pk=batch.pk, status=batch.status, job_id=batch.job_id, attempts=batch.attempts
+    ).update(**fields)
+    if moved:
+        batch.status = AssessmentBatch.Status.QUEUED
+        batch.job_id = new_job_id
+    return bool(moved)
+
+
+def batch_give_up(batch: AssessmentBatch, *, error: str) -> bool:
+    """running -> failed for good (compare-and-swap as in ``batch_requeue``)."""
+    return bool(
+        AssessmentBatch.objects.filter(
+            pk=batch.pk,
+            status=AssessmentBatch.Status.RUNNING,
+            job_id=batch.job_id,
+            attempts=batch.attempts,
+        ).update(status=AssessmentBatch.Status.FAILED, error=error, heartbeat_at=timezone.now())
+    )
+
+
+@transaction.atomic
+def batches_recovered(*, batches: Sequence[AssessmentBatch], action: str, reason: str) -> None:
+    """Audit what recovery did to batches: one ``reports.assess_recover`` event
+    per request ("requeued" a success, "failed" a failure)."""
+    by_request: dict[int, list[AssessmentBatch]] = {}
+    for batch in batches:
+        by_request.setdefault(batch.request_id, []).append(batch)
+    requests = AssessmentRequest.objects.in_bulk(list(by_request))
+    for request_id, group in sorted(by_request.items()):
+        record(
+            action=ReportsAction.ASSESS_RECOVER,
+            system_actor=SystemActor.SYSTEM,
+            target=requests[request_id],
+            outcome=(
+                AuditEvent.Outcome.FAILURE if action == "failed" else AuditEvent.Outcome.SUCCESS
+            ),
+            data={
+                "action": action,
+                "reason": reason,
+                "batches": [b.pk for b in group],
+                "runs": sum(len(b.run_ids) for b in group),
+            },
+        )
 
 
 def _enqueue_event(
@@ -612,7 +673,7 @@ def batches_take_unqueued() -> list[AssessmentBatch]:
     for batch in AssessmentBatch.objects.filter(status=AssessmentBatch.Status.UNQUEUED):
         if AssessmentBatch.objects.filter(
             pk=batch.pk, status=AssessmentBatch.Status.UNQUEUED
-        ).update(status=AssessmentBatch.Status.QUEUED):
+        ).update(status=AssessmentBatch.Status.QUEUED, heartbeat_at=timezone.now()):
             batch.status = AssessmentBatch.Status.QUEUED
             taken.append(batch)
     return taken
@@ -637,14 +698,18 @@ def batches_queued_again(
         )
 
 
-def batch_claim(batch: AssessmentBatch) -> bool:
-    """queued -> running, once: a second worker with the same batch backs off."""
+def batch_claim(batch: AssessmentBatch, *, job_id: str = "") -> bool:
+    """queued -> running, once: a second worker with the same batch backs off.
+    ``job_id`` is the claiming job's, so the row always names the job that
+    runs it (recovery asks RQ about that one)."""
+    fields: dict[str, Any] = {"job_id": job_id} if job_id else {}
     return bool(
         AssessmentBatch.objects.filter(pk=batch.pk, status=AssessmentBatch.Status.QUEUED).update(
             status=AssessmentBatch.Status.RUNNING,
             attempts=F("attempts") + 1,
             done=0,  # a retried batch counts again from the start
             heartbeat_at=timezone.now(),
+            **fields,
         )
     )
 

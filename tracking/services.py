@@ -7,6 +7,7 @@ import logging
 import time
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -26,8 +27,13 @@ from tracking.sync import FULL_SYNC_EVERY, ProgressCallback, _Sync
 
 logger = logging.getLogger(__name__)
 
-# A running sync that has not reported for this long has lost its worker.
-STALE_AFTER = dt.timedelta(minutes=10)
+# Where a sync's worker was lost: the phase of a sync failed by recovery.
+LOST_PHASE = "lost"
+
+
+def stale_after() -> dt.timedelta:
+    """A running sync that has not reported for this long has lost its worker."""
+    return dt.timedelta(seconds=settings.SYNC_STALE_SECONDS)
 
 
 class SyncAlreadyRunning(Conflict):
@@ -117,29 +123,98 @@ def _transition(sync_run: SyncRun, *, from_states: tuple[str, ...], to: str, **f
 
 
 @transaction.atomic
-def reap_stale_syncs(*, source: Source) -> int:
-    """Fail syncs whose worker died: nothing stays 'running' forever."""
-    cutoff = timezone.now() - STALE_AFTER
-    reaped = 0
-    for stale in SyncRun.objects.select_for_update().filter(
-        source=source, status=SyncRun.Status.RUNNING, heartbeat_at__lt=cutoff
+def sync_reap(sync_run: SyncRun, *, reason: str) -> bool:
+    """running -> failed for a sync whose worker is gone (killed, lost, or its
+    job ended without recording an end); audited. The next sync of the source
+    resumes from its checkpoint. False if it was no longer running."""
+    if not _transition(
+        sync_run,
+        from_states=(SyncRun.Status.RUNNING,),
+        to=SyncRun.Status.FAILED,
+        finished_at=timezone.now(),
+        phase=LOST_PHASE,
+        error=reason,
     ):
-        if _transition(
-            stale,
-            from_states=(SyncRun.Status.RUNNING,),
-            to=SyncRun.Status.FAILED,
-            finished_at=timezone.now(),
-            error="the worker stopped reporting (killed or lost); the next sync resumes here",
-        ):
-            reaped += 1
-            record(
-                action=TrackingAction.SYNC_LOST,
-                system_actor=SystemActor.SYSTEM,
-                target=stale,
-                outcome=AuditEvent.Outcome.FAILURE,
-                data={"source": source.name},
-            )
-    return reaped
+        return False
+    record(
+        action=TrackingAction.SYNC_LOST,
+        system_actor=SystemActor.SYSTEM,
+        target=sync_run,
+        outcome=AuditEvent.Outcome.FAILURE,
+        data={"source": sync_run.source.name, "reason": reason},
+    )
+    return True
+
+
+def stale_reason() -> str:
+    return (
+        f"the worker stopped reporting for {settings.SYNC_STALE_SECONDS}s (killed or lost); "
+        "the next sync resumes here"
+    )
+
+
+def reap_stale_syncs(*, source: Source | None = None) -> list[SyncRun]:
+    """Fail syncs whose worker died (of ``source``, or of every source):
+    nothing stays 'running' forever. Returns the syncs failed."""
+    cutoff = timezone.now() - stale_after()
+    stale = SyncRun.objects.select_related("source").filter(
+        status=SyncRun.Status.RUNNING, heartbeat_at__lt=cutoff
+    )
+    if source is not None:
+        stale = stale.filter(source=source)
+    return [sync_run for sync_run in stale if sync_reap(sync_run, reason=stale_reason())]
+
+
+@transaction.atomic
+def sync_requeued(sync_run: SyncRun, *, old_job_id: str, new_job_id: str, reason: str) -> bool:
+    """A queued sync whose job RQ lost gets the id of the job about to replace
+    it (compare-and-swap on the old id: of two callers, one wins); audited."""
+    if not SyncRun.objects.filter(
+        pk=sync_run.pk, status=SyncRun.Status.QUEUED, job_id=old_job_id
+    ).update(job_id=new_job_id):
+        return False
+    sync_run.job_id = new_job_id
+    record(
+        action=TrackingAction.SYNC_REQUEUED,
+        system_actor=SystemActor.SYSTEM,
+        target=sync_run,
+        data={"source": sync_run.source.name, "reason": reason},
+    )
+    return True
+
+
+def lost_in_a_row(sync_run: SyncRun) -> int:
+    """How many syncs in the chain ending at ``sync_run`` (each resuming the
+    one before) were lost with their worker."""
+    count = 0
+    current: SyncRun | None = sync_run
+    while current is not None and current.phase == LOST_PHASE and count < 100:
+        count += 1
+        current = current.resumed_from
+    return count
+
+
+@transaction.atomic
+def sync_abandon(sync_run: SyncRun, *, reason: str) -> bool:
+    """A foreground sync (``manage.py sync``) that cannot go on: queued or
+    running -> failed with ``reason``, audited, so it blocks no later sync."""
+    if not _transition(
+        sync_run,
+        from_states=(SyncRun.Status.QUEUED, SyncRun.Status.RUNNING),
+        to=SyncRun.Status.FAILED,
+        finished_at=timezone.now(),
+        phase="failed",
+        error=reason,
+    ):
+        return False
+    record(
+        action=TrackingAction.SYNC,
+        system_actor=SystemActor.SYNC,
+        target=sync_run,
+        outcome=AuditEvent.Outcome.FAILURE,
+        data={"source": sync_run.source.name, "full": sync_run.full, "error": reason},
+    )
+    return True
 
 
 @transaction.atomic
@@ -216,8 +291,10 @@ def sync_execute(
     sync_run: SyncRun,
     progress: ProgressCallback | None = None,
     client: remote.TrackingClient | None = None,
+    job_id: str = "",
 ) -> SyncRun:
-    """Run a queued sync to completion or failure. A source problem (down,
+    """Run a queued sync to completion or failure (``job_id``: of the RQ job
+    running it, recorded so recovery asks RQ about that one). A source problem (down,
     malformed answers, bad credentials) does not raise: it is recorded on the
     SyncRun and audited, and pages already written stay written."""
     sync_run = SyncRun.objects.select_related("source").get(pk=sync_run.pk)
@@ -229,6 +306,7 @@ def sync_execute(
         to=SyncRun.Status.RUNNING,
         started_at=now,
         heartbeat_at=now,
+        **({"job_id": job_id} if job_id else {}),
     ):
         return sync_run  # another worker took it, or it already ended
     _prepare(sync_run)

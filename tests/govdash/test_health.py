@@ -51,3 +51,34 @@ def test_responses_carry_a_request_id(client: Client):
     response = client.get("/healthz", HTTP_X_REQUEST_ID="ci-run-000123")
     assert response.headers["X-Request-ID"] == "ci-run-000123"
     assert len(client.get("/healthz", HTTP_X_REQUEST_ID="bad id!").headers["X-Request-ID"]) == 32
+
+
+@pytest.mark.redis
+def test_healthz_reports_overdue_work_and_a_scheduler_that_stopped_ticking(client: Client):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from kernel.queues import redis_connection
+    from kernel.reconcile import LAST_TICK_KEY, maintenance_tick
+    from tests import factories
+    from tracking.models import SyncRun
+
+    connection = redis_connection()
+    connection.delete(LAST_TICK_KEY)
+    body = client.get("/healthz").json()
+    assert body["scheduler"] == {"last_tick": None, "ok": False}
+    assert body["overdue"] == {"syncs": 0, "assessment batches": 0}
+
+    long_ago = timezone.now() - dt.timedelta(hours=1)
+    SyncRun.objects.create(
+        source=factories.source(), status="running", started_at=long_ago, heartbeat_at=long_ago
+    )
+    body = client.get("/healthz").json()
+    assert body["overdue"]["syncs"] == 1
+
+    maintenance_tick()  # fails the lost sync; the tick is noted
+    body = client.get("/healthz").json()
+    assert body["scheduler"]["ok"] is True
+    assert body["overdue"]["syncs"] == 0
+    connection.delete(LAST_TICK_KEY)

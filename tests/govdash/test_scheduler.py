@@ -33,7 +33,7 @@ def test_scheduler_process_queues_its_periodic_jobs(subprocess_env, redis_queue)
         out, err = process.communicate(timeout=30)
     assert names == {
         "tracking.jobs.schedule_tick",
-        "reports.jobs.maintenance_tick",
+        "kernel.reconcile.maintenance_tick",
         "approvals.services.promotion_expire_due",
     }, err[-1500:]
     assert "schedule_tick every 60s" in out

@@ -8,8 +8,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.actors import SystemActor
+from kernel.commands import outages_in_one_line
 from reports.jobs import (
     AssessmentNotQueued,
+    BatchReconciler,
     QueueUnavailable,
     assess_pending,
     queue_unqueued_batches,
@@ -18,6 +20,9 @@ from reports.jobs import (
 from reports.models import Assessment, AssessmentBatch, AssessmentRequest, Policy
 from reports.selectors.assessing import open_requests, request_progress, verdicts_in_scope
 from tracking.models import Experiment, Source
+
+# With --wait: how often to recover stuck batches meanwhile (seconds).
+RECOVER_EVERY = 5.0
 
 
 class Command(BaseCommand):
@@ -36,6 +41,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        with outages_in_one_line():
+            self._handle(options)
+
+    def _handle(self, options: dict[str, Any]) -> None:
         policy = None
         if options["policy"]:
             policy = Policy.objects.filter(slug=options["policy"]).first()
@@ -108,6 +117,7 @@ class Command(BaseCommand):
         deadline = time.monotonic() + timeout
         tty = sys.stderr.isatty()
         last_line = 0.0
+        last_recovery = time.monotonic()
         while True:
             progress = request_progress(requests)
             done = sum(p.done for p in progress)
@@ -129,8 +139,11 @@ class Command(BaseCommand):
                     f"gave up waiting after {timeout:.0f}s with {done}/{total} runs assessed; "
                     "is a worker running (`manage.py rqworker assess`)?"
                 )
-            # A worker that died mid-batch: its batch goes back on the queue.
-            requeue_lost_batches(system_actor=SystemActor.COMMAND)
+            # What the maintenance tick does, sooner: a batch whose worker
+            # died, or whose job the queue lost, goes back on the queue.
+            if now - last_recovery >= RECOVER_EVERY:
+                BatchReconciler().reconcile()
+                last_recovery = now
             time.sleep(1.0)
 
     def _tally(self, requests: list[AssessmentRequest]) -> tuple[int, Counter[str]]:

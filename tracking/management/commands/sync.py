@@ -9,9 +9,17 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from audit.actors import SystemActor
+from kernel.commands import DATABASE_LOST, outages_in_one_line, reconnect_and_retry
+from kernel.errors import one_line
 from tracking.models import Source, SyncRun
 from tracking.selectors import mirror_counts
-from tracking.services import SyncAlreadyRunning, source_create, sync_execute, sync_request
+from tracking.services import (
+    SyncAlreadyRunning,
+    source_create,
+    sync_abandon,
+    sync_execute,
+    sync_request,
+)
 
 
 class _ProgressBar:
@@ -66,6 +74,30 @@ class Command(BaseCommand):
         return source_create(name="default", url=uri, secret_env=token_env)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        with outages_in_one_line():
+            self._handle(options)
+
+    def _run(self, sync_run: SyncRun, name: str) -> SyncRun:
+        """Run the sync; if the database connection is lost, mark it failed
+        on a fresh connection (so it blocks no later sync), then one line."""
+        bar = _ProgressBar(sys.stderr, name)
+        try:
+            return sync_execute(sync_run=sync_run, progress=bar)
+        except DATABASE_LOST as exc:
+            bar.close()
+            reason = f"the database connection was lost: {one_line(exc)}"
+            try:
+                reconnect_and_retry(lambda: sync_abandon(sync_run, reason=reason))
+            except DATABASE_LOST:
+                reason += (
+                    " (the sync could not be marked failed; the maintenance tick fails it "
+                    "when its heartbeat is stale)"
+                )
+            raise CommandError(f"sync of {name} failed: {reason}") from None
+        finally:
+            bar.close()
+
+    def _handle(self, options: dict[str, Any]) -> None:
         names: list[str] = options["names"]
         if names:
             sources = list(Source.objects.filter(name__in=names))
@@ -88,9 +120,7 @@ class Command(BaseCommand):
                     )
             except SyncAlreadyRunning as exc:
                 raise CommandError(str(exc)) from None
-            bar = _ProgressBar(sys.stderr, source.name)
-            sync_run = sync_execute(sync_run=sync_run, progress=bar)
-            bar.close()
+            sync_run = self._run(sync_run, source.name)
             if sync_run.status == SyncRun.Status.SUCCEEDED:
                 counts = mirror_counts(source=source)
                 self.stdout.write(
