@@ -4,7 +4,10 @@ how an endpoint hands the schemas what they read.
 The contract these implement is described in docs/operations.md ("API"):
 
 * a list is a page ``{"items", "count", "limit", "offset", "next_offset"}``
-  (``LimitOffsetPage``, applied with ``ninja.pagination.paginate``);
+  (``LimitOffsetPage``, applied with ``ninja.pagination.paginate``); a list that
+  can grow to millions of rows pages by cursor too (``KeysetPage``): it adds
+  ``"next_cursor"``, and ``?cursor=`` pages on from there at the cost of page 1
+  (``kernel.keyset``), where a deep ``offset`` costs as many rows as it skips;
 * an error is ``{"detail": ...}`` (``ErrorOut``), produced by the API's one
   exception handler (``govdash.api``) from the domain errors of ``kernel.errors``
   and Django's ``Http404``, ``PermissionDenied`` and ``ValidationError``.
@@ -24,6 +27,7 @@ from ninja.pagination import PaginationBase
 from pydantic import BeforeValidator
 
 from kernel.http import MAX_ROWS_PER_PAGE
+from kernel.keyset import MAX_CURSOR_LENGTH, BadCursor, Keyset
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = MAX_ROWS_PER_PAGE
@@ -132,3 +136,66 @@ def attach(obj: T, **reads: Any) -> T:
     for name, value in reads.items():
         setattr(obj, name, value)
     return obj
+
+
+class KeysetPageQuery(PageQuery):
+    cursor: str | None = Field(
+        None,
+        max_length=MAX_CURSOR_LENGTH,
+        description="The previous page's next_cursor: the page after it, whatever was "
+        "added meanwhile (offset must then be 0).",
+    )
+
+
+class KeysetPageOut(Page):
+    next_cursor: str | None = Field(
+        description="Pass as cursor for the next page; null on the last page."
+    )
+
+
+class KeysetPage(PaginationBase):
+    """``LimitOffsetPage`` plus a cursor (``kernel.keyset``): ``@paginate(KeysetPage,
+    keyset=Keyset(Model, fields))``. With a cursor, the page is the ``limit`` rows
+    after the row it names (``offset`` must be 0; ``next_offset`` is null), so a page
+    deep in a million rows costs what page 1 does. A cursor this list did not hand
+    out is a 422, never a 500."""
+
+    Input = KeysetPageQuery  # type: ignore[assignment]
+    Output = KeysetPageOut  # type: ignore[assignment]
+
+    def __init__(self, *, keyset: Keyset, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.keyset = keyset
+
+    def paginate_queryset(
+        self,
+        queryset: QuerySet[Any],
+        pagination: KeysetPageQuery,
+        request: HttpRequest,
+        **params: Any,
+    ) -> dict[str, Any]:
+        limit = min(pagination.limit, MAX_LIMIT)
+        offset = pagination.offset
+        count = self._items_count(queryset)
+        if pagination.cursor is not None:
+            if offset:
+                raise ValidationError({"offset": "offset must be 0 when a cursor is given."})
+            try:
+                rows = self.keyset.after(queryset, pagination.cursor)
+            except BadCursor as exc:
+                raise ValidationError({"cursor": str(exc)}) from None
+            items = list(rows[: limit + 1])
+            following = None
+        else:
+            items = list(self.keyset.order(queryset)[offset : offset + limit + 1])
+            following = offset + limit if len(items) > limit else None
+        more = len(items) > limit
+        items = items[:limit]
+        return {
+            "count": count,
+            "limit": limit,
+            "offset": offset,
+            "next_offset": following,
+            "next_cursor": self.keyset.cursor(items[-1]) if more and items else None,
+            "items": items,
+        }

@@ -26,6 +26,7 @@ from pydantic import ConfigDict
 from kernel.api import (
     AnswerWith,
     ErrorOut,
+    KeysetPage,
     LimitOffsetPage,
     TextList,
     TextMap,
@@ -33,6 +34,7 @@ from kernel.api import (
     require_valid,
 )
 from kernel.errors import Conflict
+from kernel.keyset import Keyset
 from tracking import links
 from tracking.filters import ExperimentFilter, ModelFilter, RunFilter, runs_for_list
 from tracking.jobs import sync_enqueue
@@ -308,6 +310,10 @@ class ModelQuery(Schema):
     alerts: Literal["open"] | None = Field(None, description="open: with open alerts only.")
 
 
+# The runs' own order (newest first), which the index tracking_run_recent serves.
+RUN_KEYSET = Keyset(Run, ("start_time", "id"))
+
+
 def _filter_data(query: Schema) -> dict[str, str]:
     """The query as the FilterSets take it (the pages' query strings)."""
     return {key: str(value) for key, value in query.dict().items() if value not in (None, "")}
@@ -390,7 +396,7 @@ def list_experiments(request: HttpRequest, query: Query[ExperimentQuery]) -> Que
     response={200: list[RunOut], 422: ErrorOut},
     summary="Runs across experiments, filtered like the runs table",
 )
-@paginate(LimitOffsetPage)
+@paginate(KeysetPage, keyset=RUN_KEYSET)
 def list_runs(request: HttpRequest, query: Query[RunQuery]) -> QuerySet[Run]:
     filterset = RunFilter(_filter_data(query), queryset=runs_for_list())
     require_valid(filterset.form)

@@ -15,17 +15,30 @@ Runs can be many, and MLflow runs carry no "last updated" time, so:
 
 * a **full** sync (the first one, ``--full``, or once a day) pages through every
   run (deleted ones included), and marks runs the server no longer has as gone;
-* an **incremental** sync asks only for
-  1. runs started since the newest run already mirrored (less an overlap for
-     clock skew),
-  2. runs that ended in the last few hours (tags and metrics are often added
-     just after a run ends),
-  3. runs the mirror still holds as running or scheduled (by id),
-  4. runs deleted upstream (``DELETED_ONLY``: usually few),
-  5. one **reconcile slice**: the next 1/24th (at least 500) of all runs in
-     start-time order, from a cursor kept on the source. So every run is re-read
-     within 24 incremental syncs: a tag changed on an old finished run, or a run
-     removed from the server, is picked up even without a full sync.
+* an **incremental** sync's cost follows what changed upstream, not when runs
+  ended. Let *since* be the moment the last successful sync began (the first
+  attempt's start, if it was resumed), less ``SINCE_MARGIN`` for clock skew
+  between govdash, the server and the clients that write runs. It asks for
+  1. new runs: started since *since* (or since the newest run mirrored, if
+     earlier), less the margin;
+  2. runs that ended since *since* (and started before 1.'s bound: disjoint
+     from 1.). A burst of runs that ended an hour ago is read once, by the
+     first sync after it, not by every sync for hours;
+  3. runs the mirror still holds as running or scheduled (by id, leaving out
+     those 1. and 2. already read);
+  4. runs deleted upstream (``DELETED_ONLY``: usually few);
+  5. one **reconcile slice**: the next 1/24th (at least 500) of the runs that
+     started before 1.'s bound, in start-time order, from a cursor kept on the
+     source. So every run is re-read within 24 incremental syncs (runs after
+     the bound are read by 1. on every sync): a tag changed on an old finished
+     run, or a run removed from the server, is picked up even without a full sync.
+
+  No run is read twice in one sync: the filters of 1., 2. and 5. do not
+  overlap, and a run that one query returns after another already read it
+  (a deleted run that also ended recently, a running run inside the slice) is
+  skipped (``counts["duplicates"]``), though still marked as seen by the
+  reconcile slice. ``counts["runs"]`` is the number of distinct runs read and
+  ``counts["run_pages"]`` the number of runs/search requests.
 
 GitLab ignores run filters, so on GitLab every sync pages through every run
 (writes still happen only for changed rows).
@@ -71,8 +84,10 @@ T = TypeVar("T")
 PAGE_SIZE = 250
 EXPERIMENT_CHUNK = 100  # experiment ids per runs/search on vanilla MLflow
 ID_BATCH = 100  # run ids per "attributes.run_id IN (...)" filter
-NEW_RUN_OVERLAP = dt.timedelta(minutes=15)
-RECENTLY_ENDED = dt.timedelta(hours=6)
+# Runs whose start or end time lies this much before the last successful sync began
+# are read again: room for clock skew between govdash, the server and its clients.
+SINCE_MARGIN = dt.timedelta(minutes=5)
+NEW_RUN_OVERLAP = SINCE_MARGIN
 RECONCILE_SLICES = 24
 RECONCILE_MIN_SLICE = 500
 FULL_SYNC_EVERY = dt.timedelta(days=1)
@@ -130,6 +145,7 @@ def _pages(
     start_token: str | None = None,
     *,
     prefetch: bool = False,
+    limit: int | None = None,
 ) -> Iterator[tuple[remote.Page[T], str | None]]:
     """Pages with the token that fetched each; a token that repeats is an error
     (the client's page guard says so).
@@ -137,15 +153,19 @@ def _pages(
     With ``prefetch``, the next page is fetched in a helper thread while the
     caller writes the current one, so the server's time and ours overlap. At
     most two pages are in memory; the client is used by one thread at a time.
+    No page is prefetched past ``limit`` items: the caller stops there.
     """
     token = start_token
     guard = client.page_guard(endpoint, start_token)
+    items = 0
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="govdash-prefetch") as pool:
         pending = pool.submit(fetch, token) if prefetch else None
         while True:
             page = pending.result() if pending is not None else fetch(token)
             next_token = guard.next_token(page)
-            pending = pool.submit(fetch, next_token) if prefetch and next_token else None
+            items += len(page.items)
+            wanted = limit is None or items < limit
+            pending = pool.submit(fetch, next_token) if prefetch and next_token and wanted else None
             yield page, token
             # Let the page go before the next: memory stays at one or two pages.
             del page
@@ -185,12 +205,17 @@ class _Sync:
                 "gone",
                 "alias_changes",
                 "alerts",
+                "duplicates",
+                "run_pages",
             ),
             0,
         )
         self.capabilities: remote.Capabilities | None = None
         self.experiment_pks: dict[str, int] = {}
         self.checkpoint: dict[str, Any] = dict(sync_run.checkpoint or {})
+        # Ids of the runs this sync has read, so that no run is read twice (an
+        # incremental sync only: a full sync's one query reads each run once).
+        self.read_ids: set[str] | None = None
 
     # -- bookkeeping -------------------------------------------------------------
 
@@ -299,8 +324,25 @@ class _Sync:
             )
         return pk
 
-    def _upsert_runs(self, items: Sequence[remote.Run], *, mark_seen: bool) -> list[remote.Run]:
-        """Write new and changed runs; returns the runs written."""
+    def _upsert_runs(
+        self, items: Sequence[remote.Run], *, mark_seen: bool, remember: bool = True
+    ) -> list[remote.Run]:
+        """Write new and changed runs; returns the runs written.
+
+        A run this sync already read is skipped (only marked as seen, if asked);
+        with ``remember``, the runs read are kept in ``read_ids`` for later queries."""
+        already: list[str] = []
+        if self.read_ids is not None:
+            fresh = []
+            for item in items:
+                if item.run_id in self.read_ids:
+                    already.append(item.run_id)
+                else:
+                    fresh.append(item)
+                    if remember:
+                        self.read_ids.add(item.run_id)
+            self.counts["duplicates"] += len(already)
+            items = fresh
         existing = dict(
             Run.objects.filter(
                 source=self.source, run_id__in=[i.run_id for i in items]
@@ -368,8 +410,8 @@ class _Sync:
                 "gone_at",
             ],
         )
-        if mark_seen and unchanged:
-            Run.objects.filter(source=self.source, run_id__in=unchanged).update(
+        if mark_seen and (unchanged or already):
+            Run.objects.filter(source=self.source, run_id__in=unchanged + already).update(
                 seen_in_sync=self.sync_run.mark, gone_at=None
             )
         return written
@@ -383,6 +425,7 @@ class _Sync:
         view: remote.ViewType = "ALL",
         mark_seen: bool = False,
         limit: int | None = None,
+        remember: bool = True,
     ) -> tuple[int, remote.Run | None]:
         """Page through one query, resuming from the checkpoint if it names it.
 
@@ -408,9 +451,11 @@ class _Sync:
                 ),
                 token_for_group,
                 prefetch=True,
+                limit=None if limit is None else limit - read,
             ):
+                self.counts["run_pages"] += 1
                 with transaction.atomic():
-                    self._upsert_runs(page.items, mark_seen=mark_seen)
+                    self._upsert_runs(page.items, mark_seen=mark_seen, remember=remember)
                     read += len(page.items)
                     if page.items:
                         last = page.items[-1]
@@ -445,18 +490,55 @@ class _Sync:
                 last_full_sync_at=self.now, reconcile_cursor={}
             )
 
+    def _last_success_began(self) -> dt.datetime | None:
+        """When the last successful sync of this source began: if it resumed an
+        interrupted sync, when the first of that chain began (the queries it
+        skipped ran then)."""
+        last = (
+            SyncRun.objects.filter(source=self.source, status=SyncRun.Status.SUCCEEDED)
+            .exclude(pk=self.sync_run.pk)
+            .order_by("-created_at", "-pk")
+            .first()
+        )
+        began = None
+        for _ in range(1000):  # a resume chain is short; never loop on bad data
+            if last is None:
+                break
+            began = last.started_at or last.created_at
+            last = last.resumed_from
+        return began
+
     def sync_runs_incremental(self) -> None:
         groups = self._experiment_groups()
-        watermark = self.source.runs_watermark or 0
-        since_new = watermark - int(NEW_RUN_OVERLAP.total_seconds() * 1000)
-        self._run_query("new", groups, filter_string=f"attributes.start_time >= {since_new}")
-        recent = _ms(self.now - RECENTLY_ENDED)
-        self._run_query("recently-ended", groups, filter_string=f"attributes.end_time >= {recent}")
-        active_ids = list(
-            Run.objects.filter(
-                source=self.source, status__in=ACTIVE_STATUSES, gone_at__isnull=True
-            ).values_list("run_id", flat=True)
+        self.read_ids = set()
+        margin = int(SINCE_MARGIN.total_seconds() * 1000)
+        began = self._last_success_began()
+        # Nothing known to have been read before: every run that ended.
+        ended_since = _ms(began) - margin if began is not None else 0
+        # New runs: started since that sync began, or since the newest run mirrored
+        # if that is earlier (a run's start time is the client's clock, not ours).
+        newest = self.source.runs_watermark or 0
+        new_since = max(0, min(newest, _ms(began)) if began is not None else newest) - margin
+        new_since = max(new_since, 0)
+        self._run_query(
+            "new", groups, filter_string=f"attributes.start_time >= {new_since}", mark_seen=True
         )
+        self._run_query(
+            "ended",
+            groups,
+            filter_string=(
+                f"attributes.end_time >= {ended_since} and attributes.start_time < {new_since}"
+            ),
+        )
+        active_ids = [
+            run_id
+            for run_id in Run.objects.filter(
+                source=self.source, status__in=ACTIVE_STATUSES, gone_at__isnull=True
+            )
+            .order_by("run_id")
+            .values_list("run_id", flat=True)
+            if run_id not in self.read_ids
+        ]
         for index, batch in enumerate(_chunks(active_ids, ID_BATCH)):
             quoted = ",".join(f"'{run_id}'" for run_id in batch if run_id.isalnum())
             if quoted:
@@ -464,10 +546,12 @@ class _Sync:
                     f"active-{index}", groups, filter_string=f"attributes.run_id IN ({quoted})"
                 )
         self._run_query("deleted", groups, view="DELETED_ONLY")
-        self._reconcile_slice(groups)
+        self._reconcile_slice(groups, before=new_since)
 
-    def _reconcile_slice(self, groups: list[list[str]]) -> None:
-        total = Run.objects.filter(source=self.source).count()
+    def _reconcile_slice(self, groups: list[list[str]], *, before: int) -> None:
+        """Re-read the next slice of the runs that started before ``before`` (those
+        after it are read by the new-runs query on every sync)."""
+        total = Run.objects.filter(source=self.source, start_time__lt=_dt(before)).count()
         # One more than a 1/RECONCILE_SLICES share: the next slice starts again at
         # the last start time read (runs may share it), so each slice moves on by
         # at least a full share and every run is re-read within RECONCILE_SLICES syncs.
@@ -476,9 +560,12 @@ class _Sync:
         read, last = self._run_query(
             "reconcile",
             groups,
-            filter_string=f"attributes.start_time >= {cursor}",
+            filter_string=(
+                f"attributes.start_time >= {cursor} and attributes.start_time < {before}"
+            ),
             mark_seen=True,
             limit=size,
+            remember=False,  # the last query: nothing after it could read a run again
         )
         wrapped = read < size or last is None
         end = None if wrapped else (last.start_time if last else None)
@@ -487,6 +574,7 @@ class _Sync:
                 source=self.source,
                 gone_at__isnull=True,
                 start_time__gte=_dt(cursor),
+                start_time__lt=_dt(before),
                 experiment__experiment_id__in=[i for group in groups for i in group],
             ).exclude(seen_in_sync=self.sync_run.mark)
             if end is not None:
