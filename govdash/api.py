@@ -64,7 +64,40 @@ def _authenticated_only(view: Callable[..., HttpResponse]) -> Callable[..., Http
     return wrapper
 
 
-api = NinjaAPI(
+# Answers any call may get, whatever the endpoint: from the middleware (a control
+# character in the address or a parameter), the authentication, the permission
+# checks and the validation of parameters, all ``{"detail": ...}`` (ErrorOut).
+ANY_CALL_MAY_ANSWER: dict[int, str] = {
+    400: "A malformed request, e.g. a control character in the address or a parameter.",
+    401: "No credentials, or a token that is wrong, revoked or expired.",
+    403: "The caller's role does not allow this.",
+    422: "Invalid parameters, named in `detail`.",
+}
+
+
+class GovdashAPI(NinjaAPI):
+    """The schema documents the error answers every operation may give, so
+    that clients (and the schema conformance tests) can rely on it."""
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> Any:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        if "ErrorOut" not in components:
+            components["ErrorOut"] = ErrorOut.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for status, description in ANY_CALL_MAY_ANSWER.items():
+                    responses.setdefault(status, {"description": description, "content": error})
+        return schema
+
+
+api = GovdashAPI(
     title="govdash API",
     version="1",
     description="ML governance: tracking mirror, compliance, approvals, audit.",

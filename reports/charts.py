@@ -57,7 +57,7 @@ def _open(chart_id: str, title: str, description: str, width: int, height: int) 
     return [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="govdash-chart" role="img" '
         f'aria-labelledby="{safe_id}-title {safe_id}-desc" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" style="max-width:100%;height:auto" '
+        f'width="{width}" height="{height}" '
         f'font-family="{FONT}" font-size="13" fill="{INK}">',
         f'<title id="{safe_id}-title">{escape(title)}</title>',
         f'<desc id="{safe_id}-desc">{escape(description)}</desc>',

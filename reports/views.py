@@ -266,7 +266,7 @@ def assess_now(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("There is no policy to assess with.")
     experiment = None
     raw_experiment = request.POST.get("experiment") or ""
-    if raw_experiment.isdigit():
+    if raw_experiment.isascii() and raw_experiment.isdigit():
         experiment = (
             Experiment.objects.select_related("source").filter(pk=int(raw_experiment)).first()
         )
@@ -464,7 +464,7 @@ def policy_detail(request: HttpRequest, slug: str) -> HttpResponse:
         raise Http404("No such policy.")
     shown = overview.current or overview.latest
     wanted = request.GET.get("version", "")
-    if wanted.isdigit():
+    if wanted.isascii() and wanted.isdigit():  # "²" is a digit int() refuses
         shown = next((v for v in overview.versions if v.number == int(wanted)), shown)
     return render(
         request,

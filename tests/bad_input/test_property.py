@@ -249,3 +249,10 @@ def test_api_endpoints_never_answer_5xx(world: World, data: st.DataObject) -> No
 def test_the_walked_endpoints_answer_a_plain_query(world: World, url: str) -> None:
     """The walk reaches the views (not a login redirect): a plain query answers 200."""
     assert _get(world.client, url, {"q": ["scoring"]}) == 200
+
+
+@pytest.mark.parametrize("version", ["\u00b2", "\u0665", "1\u00b9"])
+def test_a_policy_version_in_digits_int_refuses_is_not_a_500(world: World, version: str) -> None:
+    """Found by the walk above: "²".isdigit() is true, int("²") raises."""
+    url = reverse("reports:policy", args=["default"])
+    assert _get(world.client, url, {"version": [version]}) == 200

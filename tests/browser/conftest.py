@@ -52,13 +52,40 @@ def browser() -> Iterator[Browser]:
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
+# Every document reports the Content-Security-Policy violations Chromium sees to
+# the console, where the page fixture collects them (they survive navigations).
+CSP_MARK = "govdash-csp-violation"
+_REPORT_CSP_VIOLATIONS = (
+    "document.addEventListener('securitypolicyviolation', (e) => console.error("
+    f"'{CSP_MARK} ' + JSON.stringify({{directive: e.violatedDirective, blocked: e.blockedURI, "
+    "source: e.sourceFile, line: e.lineNumber, sample: e.sample, page: location.pathname})));"
+)
+
+
+def csp_violations(messages: list[str]) -> list[str]:
+    """The console messages that report a CSP violation: ours from the event
+    listener and Chromium's own "Refused to ..." lines."""
+    return [m for m in messages if CSP_MARK in m or "Content Security Policy" in m]
+
+
 @pytest.fixture
-def page(browser: Browser, live_server: Any) -> Iterator[Page]:
+def console_messages() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def page(browser: Browser, live_server: Any, console_messages: list[str]) -> Iterator[Page]:
+    """A page whose test fails if any document it loaded broke the
+    Content-Security-Policy (tests that expect one clear the list)."""
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context.add_init_script(_REPORT_CSP_VIOLATIONS)
     page = context.new_page()
+    page.on("console", lambda message: console_messages.append(message.text))
     page.set_default_timeout(15_000)
     yield page
     context.close()
+    violations = csp_violations(console_messages)
+    assert violations == [], "Content-Security-Policy violations:\n" + "\n".join(violations)
 
 
 def snapshot(page: Page, name: str) -> None:
@@ -69,7 +96,9 @@ def snapshot(page: Page, name: str) -> None:
 
 def assert_accessible(page: Page, name: str) -> None:
     """Run axe-core (WCAG 2.1 A/AA rules) on the current page; no violations allowed."""
-    page.add_script_tag(path=str(AXE))
+    # Evaluated through the DevTools protocol, not as a <script> tag, which the
+    # page's CSP rightly refuses.
+    page.evaluate(AXE.read_text())
     result = page.evaluate(
         """async () => await axe.run(document, {runOnly: {type: 'tag', values: [
             'wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})"""
