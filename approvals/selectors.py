@@ -19,7 +19,7 @@ from django.db.models import Q, QuerySet
 
 from approvals.models import CLASSIFICATIONS, Environment, PromotionRequest, Stage, Team, Vote
 from kernel.errors import NotFound
-from kernel.roles import Role, roles_of
+from kernel.roles import Role, members_of, roles_of
 from reports.models import Assessment, Policy, PolicyVersion
 from reports.selectors.policies import default_policy
 from tracking.models import GOVDASH_TAG_PREFIX, ModelVersion, RegisteredModel, Run
@@ -275,19 +275,15 @@ class StagePool:
     note: str = ""
 
 
-def _members_of(roles: Sequence[str]) -> QuerySet[Any]:
-    return get_user_model().objects.filter(is_active=True, groups__name__in=list(roles)).distinct()
-
-
 def stage_pool(stage: Mapping[str, Any], version: ModelVersion | None) -> StagePool:
     """Active members of the stage's roles, limited to the owning team when the
     stage is team-restricted (no team owns the department: admins only)."""
-    members = _members_of(stage.get("roles") or [])
+    members = members_of(stage.get("roles") or [])
     if stage.get("team_restricted") and version is not None:
         department = department_of(version)
         teams = owning_teams(department)
         if not teams:
-            admins = _members_of([Role.ADMIN.value])
+            admins = members_of([Role.ADMIN.value])
             return StagePool(
                 frozenset(admins.values_list("pk", flat=True)),
                 f"department {department or '(none)'!r} matches no team: only admins may approve",

@@ -12,10 +12,12 @@ permission predicates and the audit trail's role snapshot both come here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
 from django.apps.registry import Apps
+from django.db.models import QuerySet
 
 
 class Role(StrEnum):
@@ -84,6 +86,17 @@ def granted(user: Any, permission: str) -> bool:
         permission in GRANTS.get(Role(name), frozenset())
         for name in roles_of(user)
         if name in ALL_ROLES
+    )
+
+
+def members_of(roles: Iterable[str]) -> QuerySet[Any]:
+    """The active users holding any of ``roles`` (who may fill an approval stage)."""
+    from django.contrib.auth import get_user_model
+
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, groups__name__in=[str(role) for role in roles])
+        .distinct()
     )
 
 
