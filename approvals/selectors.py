@@ -276,20 +276,15 @@ class StagePool:
     note: str = ""
 
 
-def _members_of(roles: Sequence[str]) -> QuerySet[Any]:
-    members: QuerySet[Any] = members_of(roles)
-    return members
-
-
 def stage_pool(stage: Mapping[str, Any], version: ModelVersion | None) -> StagePool:
     """Active members of the stage's roles, limited to the owning team when the
     stage is team-restricted (no team owns the department: admins only)."""
-    members = _members_of(stage.get("roles") or [])
+    members = members_of(stage.get("roles") or [])
     if stage.get("team_restricted") and version is not None:
         department = department_of(version)
         teams = owning_teams(department)
         if not teams:
-            admins = _members_of([Role.ADMIN.value])
+            admins = members_of([Role.ADMIN.value])
             return StagePool(
                 frozenset(admins.values_list("pk", flat=True)),
                 f"department {department or '(none)'!r} matches no team: only admins may approve",

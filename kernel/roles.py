@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from django.apps.registry import Apps
+from django.db.models import QuerySet
 
 
 class Role(StrEnum):
@@ -79,20 +80,23 @@ def roles_of(user: Any) -> frozenset[str]:
     return names
 
 
-def members_of(role_names: Iterable[str]) -> Any:
-    """The active users holding any of ``role_names`` (a queryset of the user model)."""
-    from django.contrib.auth import get_user_model
-
-    names = [name for name in role_names if name in ALL_ROLES]
-    return get_user_model().objects.filter(is_active=True, groups__name__in=names).distinct()
-
-
 def granted(user: Any, permission: str) -> bool:
     """Does one of the user's roles hold ``permission``?"""
     return any(
         permission in GRANTS.get(Role(name), frozenset())
         for name in roles_of(user)
         if name in ALL_ROLES
+    )
+
+
+def members_of(roles: Iterable[str]) -> QuerySet[Any]:
+    """The active users holding any of ``roles`` (who may fill an approval stage)."""
+    from django.contrib.auth import get_user_model
+
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, groups__name__in=[str(role) for role in roles])
+        .distinct()
     )
 
 
