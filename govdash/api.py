@@ -203,3 +203,7 @@ api.add_router("/", tracking_router)
 from reports.api import router as reports_router  # noqa: E402
 
 api.add_router("/", reports_router)
+
+from reports.documents.api import router as report_documents_router  # noqa: E402
+
+api.add_router("/", report_documents_router)

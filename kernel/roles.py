@@ -41,9 +41,18 @@ GRANTS: dict[Role, frozenset[str]] = {
             "reports.assess_runs",
             "reports.edit_policy",
             "reports.publish_policy",
+            "reports.request_report",
+            "reports.request_dossier",
         }
     ),
-    Role.AUDITOR: frozenset({"audit.view_auditevent", "audit.export_auditevent"}),
+    Role.AUDITOR: frozenset(
+        {
+            "audit.view_auditevent",
+            "audit.export_auditevent",
+            "reports.request_report",
+            "reports.request_dossier",
+        }
+    ),
     Role.COMPLIANCE_OFFICER: frozenset(
         {
             "audit.view_auditevent",
@@ -52,9 +61,11 @@ GRANTS: dict[Role, frozenset[str]] = {
             "reports.assess_runs",
             "reports.edit_policy",
             "reports.publish_policy",
+            "reports.request_report",
+            "reports.request_dossier",
         }
     ),
-    Role.REVIEWER: frozenset(),
+    Role.REVIEWER: frozenset({"reports.request_dossier"}),
     Role.ML_ENGINEER: frozenset(),
 }
 
