@@ -24,6 +24,7 @@ def signing_configured() -> bool:
 
 def sign_pdf(pdf: bytes, *, reason: str) -> bytes:
     """The PDF with an incremental PAdES B-B signature appended."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers
 
@@ -31,6 +32,13 @@ def sign_pdf(pdf: bytes, *, reason: str) -> bytes:
     if not path.is_file():
         raise SigningError(f"GOVDASH_SIGNING_P12: no file at {path}")
     password = settings.REPORT_SIGNING_P12_PASSWORD
+    try:  # opened here first for a one-line error (pyHanko logs a traceback)
+        pkcs12.load_key_and_certificates(path.read_bytes(), password.encode() if password else None)
+    except ValueError:
+        raise SigningError(
+            "GOVDASH_SIGNING_P12 could not be opened: wrong GOVDASH_SIGNING_P12_PASSWORD, "
+            "or not a PKCS#12 file"
+        ) from None
     signer = signers.SimpleSigner.load_pkcs12(
         pfx_file=str(path), passphrase=password.encode() if password else None
     )

@@ -113,6 +113,10 @@ def test_every_page_is_numbered_and_names_the_report(compliance_mirror, make_use
     assert root["/MarkInfo"]["/Marked"]
     assert b'pdfaid:part="3"' in root["/Metadata"].get_object().get_data()
     assert reader.metadata.title == f"Compliance report: {experiment.name}"
+    # No certificate configured: unsigned, and the document says so.
+    assert not report.signed
+    assert "/Sig" not in str(root.get("/AcroForm", {}))
+    assert "This PDF is not signed" in reader.pages[-1].extract_text()
     # The sha256 is in the generation's audit event.
     event = AuditEvent.objects.get(action="reports.report_generate", target_id=str(report.pk))
     assert event.data["sha256"] == report.sha256
