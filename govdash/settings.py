@@ -251,6 +251,20 @@ STORAGES["reports"] = {
     "BACKEND": "django.core.files.storage.FileSystemStorage",
     "OPTIONS": {"location": str(MEDIA_ROOT / "reports"), "base_url": None},
 }
+# Or S3-compatible object storage (django-storages), shared by every web and
+# worker machine; credentials come from the standard AWS_* variables.
+REPORTS_S3_BUCKET = env_str("GOVDASH_REPORTS_S3_BUCKET", "")
+if REPORTS_S3_BUCKET:
+    STORAGES["reports"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": REPORTS_S3_BUCKET,
+            "endpoint_url": env_str("GOVDASH_REPORTS_S3_ENDPOINT_URL", "") or None,
+            "location": "reports",
+            "file_overwrite": False,
+            "default_acl": None,
+        },
+    }
 # A render past this many seconds fails cleanly (the report records why).
 REPORT_TIMEOUT_SECONDS = env_int("GOVDASH_REPORT_TIMEOUT_SECONDS", 600, minimum=1)
 # PKCS#12 bundle that signs reports (PAdES); unset: reports are hashed, not signed.
