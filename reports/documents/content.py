@@ -189,7 +189,9 @@ def experiment_content(report: Report) -> Content:
     non_compliant_evidence = [
         {
             "run": row,
-            "results": [r for r in results.get(row["assessment_id"], []) if r["outcome"] != "pass"],
+            "results": [
+                r for r in results.get(row["assessment_id"], []) if r["outcome"] in ("fail", "error")
+            ],
         }
         for row in appendix
         if row["verdict"] in ("non_compliant", "error")
