@@ -190,7 +190,9 @@ def experiment_content(report: Report) -> Content:
         {
             "run": row,
             "results": [
-                r for r in results.get(row["assessment_id"], []) if r["outcome"] in ("fail", "error")
+                r
+                for r in results.get(row["assessment_id"], [])
+                if r["outcome"] in ("fail", "error")
             ],
         }
         for row in appendix
