@@ -176,6 +176,10 @@ def child(out: Path, sizes: list[int]) -> None:
         started = time.perf_counter()
         HTML(string=html, url_fetcher=PackagedAssetFetcher()).write_pdf()
         bare = time.perf_counter() - started
+        log(
+            f"{runs} runs: end to end {end_to_end:.2f}s, bare WeasyPrint {bare:.2f}s, "
+            f"ratio {end_to_end / bare:.2f}, {report.pages} pages"
+        )
         results.append(
             {
                 "runs": runs,
