@@ -240,3 +240,7 @@ api.add_router("/", reports_router)
 from approvals.api import router as approvals_router  # noqa: E402
 
 api.add_router("/", approvals_router)
+
+from reports.documents.api import router as report_documents_router  # noqa: E402
+
+api.add_router("/", report_documents_router)

@@ -9,6 +9,7 @@ import os
 import secrets
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -254,7 +255,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env_str("GOVDASH_MEDIA_ROOT", str(BASE_DIR / "media"))).resolve()
 MEDIA_URL = "media/"
 _MANIFEST = env_bool("GOVDASH_STATIC_MANIFEST", not DEBUG)
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
@@ -265,6 +266,34 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = not _MANIFEST
+
+# --- PDF reports (reports.documents) ------------------------------------------------
+
+# Generated reports live in their own storage, never served as static media:
+# every download goes through a view that checks the recorded SHA-256.
+STORAGES["reports"] = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": str(MEDIA_ROOT / "reports"), "base_url": None},
+}
+# Or S3-compatible object storage (django-storages), shared by every web and
+# worker machine; credentials come from the standard AWS_* variables.
+REPORTS_S3_BUCKET = env_str("GOVDASH_REPORTS_S3_BUCKET", "")
+if REPORTS_S3_BUCKET:
+    STORAGES["reports"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": REPORTS_S3_BUCKET,
+            "endpoint_url": env_str("GOVDASH_REPORTS_S3_ENDPOINT_URL", "") or None,
+            "location": "reports",
+            "file_overwrite": False,
+            "default_acl": None,
+        },
+    }
+# A render past this many seconds fails cleanly (the report records why).
+REPORT_TIMEOUT_SECONDS = env_int("GOVDASH_REPORT_TIMEOUT_SECONDS", 600, minimum=1)
+# PKCS#12 bundle that signs reports (PAdES); unset: reports are hashed, not signed.
+REPORT_SIGNING_P12 = env_str("GOVDASH_SIGNING_P12", "")
+REPORT_SIGNING_P12_PASSWORD = env_str("GOVDASH_SIGNING_P12_PASSWORD", "")
 
 # --- Background jobs ---------------------------------------------------------------
 

@@ -43,13 +43,22 @@ GRANTS: dict[Role, frozenset[str]] = {
             "reports.assess_runs",
             "reports.edit_policy",
             "reports.publish_policy",
+            "reports.request_report",
+            "reports.request_dossier",
             "approvals.request_promotion",
             "approvals.review_promotion",
             "approvals.withdraw_promotion",
             "approvals.retry_promotion",
         }
     ),
-    Role.AUDITOR: frozenset({"audit.view_auditevent", "audit.export_auditevent"}),
+    Role.AUDITOR: frozenset(
+        {
+            "audit.view_auditevent",
+            "audit.export_auditevent",
+            "reports.request_report",
+            "reports.request_dossier",
+        }
+    ),
     Role.COMPLIANCE_OFFICER: frozenset(
         {
             "audit.view_auditevent",
@@ -58,10 +67,12 @@ GRANTS: dict[Role, frozenset[str]] = {
             "reports.assess_runs",
             "reports.edit_policy",
             "reports.publish_policy",
+            "reports.request_report",
+            "reports.request_dossier",
             "approvals.review_promotion",
         }
     ),
-    Role.REVIEWER: frozenset({"approvals.review_promotion"}),
+    Role.REVIEWER: frozenset({"reports.request_dossier", "approvals.review_promotion"}),
     Role.ML_ENGINEER: frozenset({"approvals.request_promotion", "approvals.withdraw_promotion"}),
 }
 

@@ -17,3 +17,9 @@ class ReportsAction(StrEnum):
     ASSESS_RECOVER = "reports.assess_recover"
     EXPORT_CSV = "reports.export_csv"
     WRITEBACK = "reports.writeback"
+    # PDF reports (reports.documents): asked for, generated (success with the
+    # file's SHA-256, or failure with the reason), downloaded (failure when the
+    # stored file no longer matches its recorded SHA-256).
+    REPORT_REQUEST = "reports.report_request"
+    REPORT_GENERATE = "reports.report_generate"
+    REPORT_DOWNLOAD = "reports.report_download"

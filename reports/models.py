@@ -215,3 +215,71 @@ class AssessmentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"assessment request #{self.pk}: {self.reason}"
+
+
+class Report(models.Model):
+    """One generated PDF document. Written only by ``reports.documents.services``;
+    never regenerated in place (a new request makes a new report) and never
+    deleted. The stored file's SHA-256, size and page count are recorded when
+    it is generated, and every download checks the file against them."""
+
+    class Kind(models.TextChoices):
+        EXPERIMENT = "experiment", "Experiment compliance report"
+        MODEL_VERSION = "model-version", "Model version dossier"
+        AUDIT = "audit", "Audit extract"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices, db_index=True)
+    parameters = models.JSONField(default=dict)
+    title = models.CharField(max_length=300, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # A system actor (e.g. "command") when nobody signed in asked.
+    requested_by_system = models.CharField(max_length=20, blank=True)
+    policy_version = models.ForeignKey(
+        PolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    phase = models.CharField(max_length=40, blank=True)
+    progress = models.PositiveSmallIntegerField(default=0)  # per cent
+    error = models.TextField(blank=True)
+    job_id = models.CharField(max_length=64, blank=True)
+    file_name = models.CharField(max_length=300, blank=True)
+    csv_name = models.CharField(max_length=300, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    csv_sha256 = models.CharField(max_length=64, blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    pages = models.PositiveIntegerField(null=True, blank=True)
+    evidence_sha256 = models.CharField(max_length=64, blank=True)
+    signed = models.BooleanField(default=False)
+    refused_urls = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"report #{self.pk} ({self.kind}, {self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("reports:report", args=[self.pk])
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def requester_name(self) -> str:
+        if self.requested_by is not None:
+            return str(self.requested_by.get_username())
+        return self.requested_by_system

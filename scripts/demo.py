@@ -10,6 +10,7 @@ everything it started. Children's output goes to ``.demo/logs/``.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -130,6 +131,7 @@ class Demo:
         # Captured, not logged: its output holds the passwords.
         self.manage("demo_users", log=None)
 
+        self.signing_certificate()
         self.start_mlflow()
         self.start_jobs()
 
@@ -140,9 +142,62 @@ class Demo:
         for line in _summary_lines(LOG_DIR / "assess.log"):
             say(f"govdash demo: {line}")
         self.approvals()
+        self.reports()
 
         self.start_web()
         self.banner()
+
+    def signing_certificate(self) -> None:
+        """A self-signed PKCS#12 bundle that signs the demo's reports (children
+        inherit the two variables). Never for production."""
+        if os.environ.get("GOVDASH_SIGNING_P12"):
+            return
+        bundle, secret = DEMO_DIR / "signing.p12", DEMO_DIR / "signing-password"
+        if not (bundle.exists() and secret.exists()):
+            from govdash.demo.signing import self_signed_p12
+
+            password = secrets.token_urlsafe(18)
+            self_signed_p12(bundle, password)
+            secret.write_text(password)
+            secret.chmod(0o600)
+            say(f"govdash demo: made a self-signed report signing certificate ({bundle.name})")
+        os.environ["GOVDASH_SIGNING_P12"] = str(bundle)
+        os.environ["GOVDASH_SIGNING_P12_PASSWORD"] = secret.read_text().strip()
+
+    def reports(self) -> None:
+        """One report of each kind, the first time (rendered in the foreground)."""
+        marker = DEMO_DIR / "reports" / ".made"
+        if marker.exists():
+            return
+        marker.parent.mkdir(exist_ok=True)
+        say("govdash demo: generating one report of each kind…")
+        out = marker.parent
+        self.manage(
+            "report",
+            "experiment",
+            "--source",
+            "demo",
+            "--experiment",
+            "fraud-detection/card-transactions",
+            "--out",
+            str(out / "experiment.pdf"),
+            log="report-experiment.log",
+        )
+        self.manage(
+            "report",
+            "model-version",
+            "--source",
+            "demo",
+            "--model",
+            "fraud-card-xgb",
+            "--version",
+            "3",
+            "--out",
+            str(out / "dossier.pdf"),
+            log="report-dossier.log",
+        )
+        self.manage("report", "audit", "--out", str(out / "audit.pdf"), log="report-audit.log")
+        marker.touch()
 
     def sync(self) -> None:
         """Register the demo MLflow server as the source "demo" (synced every

@@ -119,6 +119,20 @@ REQUESTS: dict[str, list[Call]] = {
             label="POST reports:policy-publish",
         ),
     ],
+    "reports.request_report": [
+        Call(
+            "get",
+            lambda w: reverse("reports:report-request") + "?kind=experiment",
+            label="GET reports:report-request experiment",
+        ),
+    ],
+    "reports.request_dossier": [
+        Call(
+            "get",
+            lambda w: reverse("reports:report-request") + "?kind=model-version",
+            label="GET reports:report-request model-version",
+        ),
+    ],
     "audit.view_auditevent": [Call("get", _url("audit:log"), label="GET audit:log")],
     "audit.export_auditevent": [Call("get", _url("audit:export"), label="GET audit:export")],
     "approvals.request_promotion": [

@@ -1,0 +1,204 @@
+"""PDF reports: a 1,000-run experiment's compliance report end to end
+(queries, templates, WeasyPrint, signing, storage) against a bare WeasyPrint
+render of the same final HTML; and a 5,000-run experiment's time, pages and
+peak memory.
+
+Target (issue: PDF reports): end-to-end / bare render <= 1.3.
+
+Runs in a child process on a fresh SQLite database of its own (one process,
+no workers: nothing here contends for writes), reports stored in a temporary
+directory and signed with a self-signed certificate made for the run.
+``GOVDASH_BENCH_REPORT_SIZES`` (default ``1000,5000``) picks the sizes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import resource
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import BenchmarkError, Target
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def log(message: str) -> None:
+    print(f"  {message}", flush=True)
+
+
+def run() -> list[Target]:
+    sizes = os.environ.get("GOVDASH_BENCH_REPORT_SIZES", "1000,5000")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("GOVDASH_")},
+            "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3",
+            "GOVDASH_MEDIA_ROOT": f"{tmp}/media",
+            "GOVDASH_DEBUG": "false",
+            "GOVDASH_SECRET_KEY": "benchmark-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+            "GOVDASH_HTTPS": "false",
+            "GOVDASH_LOG_LEVEL": "WARNING",
+            "GOVDASH_JOBS_INLINE": "true",
+            "GOVDASH_REPORT_TIMEOUT_SECONDS": "1800",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+        }
+        completed = subprocess.run(
+            [sys.executable, "-m", "benchmarks.report_bench", "--child", str(out), sizes],
+            cwd=REPO,
+            env=env,
+            check=False,
+        )
+        if completed.returncode != 0 or not out.exists():
+            raise BenchmarkError(f"the report benchmark child failed ({completed.returncode})")
+        results = json.loads(out.read_text())
+    targets = []
+    for result in results:
+        runs = result["runs"]
+        log(
+            f"{runs} runs: end to end {result['end_to_end']:.2f}s "
+            f"(content and HTML {result['content']:.2f}s), bare WeasyPrint "
+            f"{result['bare']:.2f}s, {result['pages']} pages, {result['size'] / 1e6:.2f} MB, "
+            f"signed {result['signed']}, peak memory: renderer {result['render_rss_mb']:.0f} MB, "
+            f"main process {result['main_rss_mb']:.0f} MB"
+        )
+        ratio = result["end_to_end"] / result["bare"]
+        log(f"{runs} runs: end to end / bare render = {ratio:.2f}")
+        if runs == 1000:
+            targets.append(Target("report 1,000 runs: end-to-end / bare WeasyPrint", ratio, 1.3))
+    return targets
+
+
+# --------------------------------------------------------------------------- child
+
+
+def _seed(runs: int, version: object) -> str:
+    from reports.services import assess_runs
+    from tracking.models import Experiment, Run, Source
+
+    source, _ = Source.objects.get_or_create(name="bench", defaults={"url": "http://127.0.0.1:9"})
+    name = f"bench-{runs}"
+    experiment = Experiment.objects.create(
+        source=source,
+        experiment_id=name,
+        name=name,
+        artifact_location="s3://bench",
+        tags={"department": "risk"},
+        content_hash=name.rjust(64, "0"),
+    )
+    now = dt.datetime.now(dt.UTC)
+    classes = ["public", "official", "secret", "Secret ", "top-secret", ""]
+    rows = [
+        Run(
+            source=source,
+            experiment=experiment,
+            run_id=f"{runs:08x}{index:024x}",
+            run_name=f"run {index}",
+            status="FINISHED",
+            start_time=now - dt.timedelta(days=index % 1500),
+            end_time=now - dt.timedelta(days=index % 1500) + dt.timedelta(hours=1),
+            user_id="" if index % 11 == 0 else f"user{index % 7}",
+            artifact_uri=f"s3://bench/{index}/artifacts" if index % 4 else f"http://x/{index}",
+            params={f"p{k}": str(index * k) for k in range(5)},
+            tags={"classification": classes[index % len(classes)]},
+            metrics={"loss": {"value": 1 / (index + 1), "step": 9, "timestamp": 1}},
+            classification=classes[index % len(classes)],
+            content_hash=f"{runs:08x}{index:056x}",
+            facts_hash=f"{runs:08x}{index:056x}",
+        )
+        for index in range(runs)
+    ]
+    Run.objects.bulk_create(rows, batch_size=2000)
+    assess_runs(
+        run_ids=list(experiment.runs.values_list("pk", flat=True)),
+        version=version,  # type: ignore[arg-type]
+    )
+    return name
+
+
+def _max_rss_mb(who: int) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def child(out: Path, sizes: list[int]) -> None:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "govdash.settings")
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from govdash.demo.signing import self_signed_p12
+    from reports.documents.content import build_content, evidence_sha256
+    from reports.documents.fetcher import PackagedAssetFetcher
+    from reports.documents.generate import generate_report, report_html
+    from reports.documents.services import report_request
+    from reports.models import Policy
+
+    call_command("migrate", verbosity=0)
+    bundle = Path(settings.MEDIA_ROOT) / "signer.p12"
+    password = secrets.token_urlsafe(12)
+    self_signed_p12(bundle, password)
+    settings.REPORT_SIGNING_P12 = str(bundle)
+    settings.REPORT_SIGNING_P12_PASSWORD = password
+    version = Policy.objects.get(slug="default").current_version()
+    results = []
+    for runs in sizes:
+        log(f"seeding and assessing {runs} runs…")
+        name = _seed(runs, version)
+        report = report_request(
+            kind="experiment", parameters={"source": "bench", "experiment": name}
+        )
+        log(f"{runs} runs: generating the report end to end…")
+        started = time.perf_counter()
+        report = generate_report(report)
+        end_to_end = time.perf_counter() - started
+        if report.status != "done":
+            raise BenchmarkError(f"the report failed: {report.error}")
+        render_rss = _max_rss_mb(resource.RUSAGE_CHILDREN)
+
+        started = time.perf_counter()
+        content = build_content(report)
+        html = report_html(
+            report, content, evidence_sha256=evidence_sha256(content), generated_at="now"
+        )
+        content_seconds = time.perf_counter() - started
+
+        log(f"{runs} runs: bare WeasyPrint render of the same HTML…")
+        from weasyprint import HTML
+
+        started = time.perf_counter()
+        HTML(string=html, url_fetcher=PackagedAssetFetcher()).write_pdf()
+        bare = time.perf_counter() - started
+        log(
+            f"{runs} runs: end to end {end_to_end:.2f}s, bare WeasyPrint {bare:.2f}s, "
+            f"ratio {end_to_end / bare:.2f}, {report.pages} pages"
+        )
+        results.append(
+            {
+                "runs": runs,
+                "end_to_end": end_to_end,
+                "content": content_seconds,
+                "bare": bare,
+                "pages": report.pages,
+                "size": report.size,
+                "signed": report.signed,
+                "render_rss_mb": render_rss,
+                "main_rss_mb": _max_rss_mb(resource.RUSAGE_SELF),
+            }
+        )
+    out.write_text(json.dumps(results))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        child(Path(sys.argv[2]), [int(size) for size in sys.argv[3].split(",")])
+    else:
+        print("run with `python -m benchmarks -k report`", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,82 @@
+"""PAdES signatures: validated with pyHanko against the signer's root, and
+broken by a changed byte."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from asn1crypto import x509 as asn1_x509
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko_certvalidator import ValidationContext
+
+from govdash.demo.signing import self_signed_p12
+from reports.models import Report
+from tests.reports_documents.conftest import generate, pdf_text, stored_pdf
+
+pytestmark = pytest.mark.django_db
+
+
+def _validate(pdf: bytes, root_der: bytes):  # type: ignore[no-untyped-def]
+    root = asn1_x509.Certificate.load(root_der)
+    reader = PdfFileReader(io.BytesIO(pdf))
+    (signature,) = reader.embedded_signatures
+    return validate_pdf_signature(signature, ValidationContext(trust_roots=[root]))
+
+
+@pytest.fixture
+def signing_certificate(settings, tmp_path) -> bytes:
+    path = tmp_path / "signer.p12"
+    root = self_signed_p12(path, "s3cret-pass")
+    settings.REPORT_SIGNING_P12 = str(path)
+    settings.REPORT_SIGNING_P12_PASSWORD = "s3cret-pass"
+    return root
+
+
+def test_signed_report_validates_and_a_changed_byte_breaks_it(
+    compliance_mirror, make_user, signing_certificate, tmp_path
+):
+    experiment = compliance_mirror.experiments["risk"]
+    report = generate(
+        "experiment",
+        {"source": experiment.source.name, "experiment": experiment.name},
+        make_user("officer", "compliance-officer"),
+    )
+    assert report.status == Report.Status.DONE, report.error
+    assert report.signed
+    pdf = stored_pdf(report)
+    assert "Signed (PAdES)" in pdf_text(pdf)
+    status = _validate(pdf, signing_certificate)
+    assert status.intact
+    assert status.valid
+    assert status.trusted
+    assert status.bottom_line
+
+    # A byte inside the signed range (the first page's content), changed.
+    position = pdf.index(b"stream", len(pdf) // 4) + 20
+    tampered = bytearray(pdf)
+    tampered[position] ^= 0x01
+    broken = _validate(bytes(tampered), signing_certificate)
+    assert not broken.intact
+    assert not broken.bottom_line
+
+    # Signed by someone else's root: intact, but not trusted.
+    other_root = self_signed_p12(tmp_path / "other.p12", "x")
+    assert not _validate(pdf, other_root).trusted
+
+
+def test_wrong_password_fails_the_report_cleanly(compliance_mirror, make_user, settings, tmp_path):
+    path = tmp_path / "signer.p12"
+    self_signed_p12(path, "right")
+    settings.REPORT_SIGNING_P12 = str(path)
+    settings.REPORT_SIGNING_P12_PASSWORD = "wrong"
+    experiment = compliance_mirror.experiments["risk"]
+    report = generate(
+        "experiment",
+        {"source": experiment.source.name, "experiment": experiment.name},
+        make_user("officer", "compliance-officer"),
+    )
+    assert report.status == Report.Status.FAILED
+    assert report.file_name == ""
+    assert "GOVDASH_SIGNING_P12" in report.error
