@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from approvals.permissions import REQUEST_PROMOTION
-from approvals.selectors import version_promotions
+from approvals.selectors import dossier_approvals, version_promotions
 from kernel.registry import Action, Panel, register_action, register_panel
 from tracking.models import ModelVersion
 
@@ -36,5 +36,17 @@ register_action(
         url=lambda version: reverse("approvals:new", args=[version.model_id, version.version]),
         permission=REQUEST_PROMOTION,
         order=10,
+    )
+)
+
+# The dossier's approvals section (reports/documents): its data joins the report's
+# evidence, so the PDF's hash and attachment cover the approval chain.
+register_panel(
+    Panel(
+        slot="reports.dossier",
+        key="approvals",
+        template="approvals/includes/dossier_approvals.html",
+        context=lambda request, version: {},
+        data=dossier_approvals,
     )
 )

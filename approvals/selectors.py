@@ -744,3 +744,53 @@ def version_history(version: ModelVersion) -> QuerySet[PromotionRequest]:
         .prefetch_related("votes__user")
         .order_by("environment__position", "environment__name", "-created_at", "-id")
     )
+
+
+def dossier_approvals(version: ModelVersion) -> dict[str, Any]:
+    """The approvals section of a version's dossier, as plain values (they join
+    the dossier's evidence hash): the CI gate's answer per environment now, and
+    every request with its gates, its votes and its evidence snapshot's SHA-256."""
+    model = version.model
+    environments = []
+    for environment in Environment.objects.all():
+        try:
+            answer = gate(
+                source=model.source.name,
+                model=model.name,
+                environment=environment.name,
+                version=version.version,
+            ).as_dict()
+        except NotFound as exc:
+            answer = {"approved": False, "reasons": [str(exc)]}
+        environments.append({"environment": environment.name, **answer})
+    requests = []
+    for item in version_history(version):
+        requests.append(
+            {
+                "id": item.pk,
+                "environment": item.environment.name,
+                "rollback": item.rollback,
+                "status": item.status,
+                "promotion": item.promotion,
+                "requested_by": item.requested_by.get_username(),
+                "requested_at": item.created_at.isoformat(),
+                "justification": item.justification,
+                "closed_reason": item.closed_reason,
+                "promoted_at": item.promoted_at.isoformat() if item.promoted_at else None,
+                "snapshot_sha256": item.snapshot_sha256,
+                "gates": item.gates,
+                "final_gates": item.final_gates,
+                "votes": [
+                    {
+                        "stage": vote.stage_name,
+                        "user": vote.user.get_username(),
+                        "role": vote.role,
+                        "decision": vote.decision,
+                        "at": vote.at.isoformat(),
+                        "comment": vote.comment,
+                    }
+                    for vote in sorted(item.votes.all(), key=lambda v: (v.at, v.pk))
+                ],
+            }
+        )
+    return {"gate_now": environments, "requests": requests}

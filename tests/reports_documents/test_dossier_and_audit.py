@@ -58,9 +58,12 @@ def approvals_section():
             "v": version.version,
         },
     )
+    installed = registry._panels.get("reports.dossier", {}).get("approvals")
     registry.register_panel(panel)
     yield panel
     registry._panels.get("reports.dossier", {}).pop("approvals", None)
+    if installed is not None:
+        registry.register_panel(installed)
 
 
 def test_dossier_shows_the_version_its_run_and_contributed_sections(
@@ -103,7 +106,16 @@ def test_dossier_shows_the_version_its_run_and_contributed_sections(
     assert evidence["assessments"][0]["verdict"] in ("compliant", "non_compliant", "error")
 
 
-def test_dossier_without_contributions_says_so(model_version, make_user):
+@pytest.fixture
+def no_contributions():
+    """The dossier slot emptied (the approvals app contributes to it), then restored."""
+    saved = dict(registry._panels.get("reports.dossier", {}))
+    registry._panels["reports.dossier"] = {}
+    yield
+    registry._panels["reports.dossier"] = saved
+
+
+def test_dossier_without_contributions_says_so(model_version, make_user, no_contributions):
     report = generate(
         "model-version",
         {"source": "alpha", "model": "scorer", "version": "3"},
