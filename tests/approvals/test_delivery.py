@@ -494,9 +494,10 @@ def test_a_client_error_is_not_retried(people: dict[str, Any], webhook: WebhookR
 
 
 def test_a_timeout_is_recorded_and_retried(
-    people: dict[str, Any], webhook: WebhookReceiver
+    people: dict[str, Any], webhook: WebhookReceiver, settings: Any
 ) -> None:
-    webhook.script(Script(200, delay=3), Script(200))
+    settings.PROMOTION_DELIVERY_TIMEOUT_SECONDS = 1
+    webhook.script(Script(200, delay=5), Script(200))
     request = _webhook_request(people, webhook)
 
     deliver_promotion_job(request.pk)
