@@ -497,7 +497,7 @@ def test_a_timeout_is_recorded_and_retried(
     people: dict[str, Any], webhook: WebhookReceiver, settings: Any
 ) -> None:
     settings.PROMOTION_DELIVERY_TIMEOUT_SECONDS = 1
-    webhook.script(Script(200, delay=3), Script(200))
+    webhook.script(Script(200, delay=5), Script(200))
     request = _webhook_request(people, webhook)
 
     deliver_promotion_job(request.pk)
