@@ -7,17 +7,17 @@ pending and that no other worker holds; a notification only re-sends a message.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import logging
 import smtplib
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from approvals import delivery, notifications
+from approvals import delivery, notifications, services
 from approvals.models import PromotionRequest
 from kernel.errors import one_line
 from kernel.queues import enqueue
+from kernel.reconcile import Recovery
 
 DELIVER_JOB = "approvals.jobs.deliver_promotion_job"
 # A pending promotion approved longer ago than this, that no worker holds, lost its job.
@@ -28,9 +28,6 @@ logger = logging.getLogger(__name__)
 
 def deliver_promotion_job(request_id: int) -> None:
     """Carry out an approved promotion (approvals.delivery) and report the outcome."""
-    # CORE's transition function (branch h-appcore). Imported by name until that module is
-    # merged; then a plain ``from approvals import services`` at the top.
-    services = importlib.import_module("approvals.services")
     lease = delivery.claim(request_id)
     if lease is None:
         logger.info("promotion #%s: nothing to deliver, or another worker holds it", request_id)
@@ -58,23 +55,42 @@ def notify_job(request_id: int, event: str) -> None:
     logger.info("promotion #%s: %s e-mail sent to %d people", request_id, event, sent)
 
 
-def requeue_pending_promotions(*, now: dt.datetime | None = None) -> int:
-    """Queue delivery again for approved requests whose promotion is still pending, that no
-    worker holds and that were approved over five minutes ago: their job was never queued
-    (Redis was down) or vanished. A request queued twice is still delivered once. Raises
-    QueueUnavailable when Redis cannot take the jobs; how many were queued otherwise."""
-    now = now or timezone.now()
-    stale = (
+def _stale_pending(now: dt.datetime) -> QuerySet[PromotionRequest]:
+    """Approved requests whose promotion is still pending, that no worker holds and
+    that were approved over ``REQUEUE_AFTER`` ago: their job was never queued (Redis
+    was down) or vanished."""
+    return (
         PromotionRequest.objects.filter(
             status=PromotionRequest.Status.APPROVED, promotion=PromotionRequest.Promotion.PENDING
         )
         .filter(Q(delivery_lease_until__isnull=True) | Q(delivery_lease_until__lte=now))
         .filter(Q(closed_at__isnull=True) | Q(closed_at__lte=now - REQUEUE_AFTER))
-        .order_by("pk")
-        .values_list("pk", flat=True)
     )
+
+
+def requeue_pending_promotions(*, now: dt.datetime | None = None) -> int:
+    """Queue delivery again for every stale pending promotion (``_stale_pending``). A
+    request queued twice is still delivered once (the lease). Raises QueueUnavailable when
+    Redis cannot take the jobs; how many were queued otherwise."""
+    stale = _stale_pending(now or timezone.now()).order_by("pk").values_list("pk", flat=True)
     queued = 0
     for request_id in stale:
         enqueue("default", DELIVER_JOB, request_id)
         queued += 1
     return queued
+
+
+class PromotionReconciler:
+    """The promotions' part of the reconciliation loop (``kernel.reconcile``)."""
+
+    def reconcile(self) -> list[Recovery]:
+        now = timezone.now()
+        ids = list(_stale_pending(now).order_by("pk").values_list("pk", flat=True))
+        requeue_pending_promotions(now=now)
+        return [
+            Recovery("promotion", pk, "requeued", "approved, delivery pending, no worker holds it")
+            for pk in ids
+        ]
+
+    def overdue(self) -> int:
+        return _stale_pending(timezone.now()).count()

@@ -13,18 +13,15 @@ one per recipient so nobody sees who else was asked, with absolute links built f
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage, get_connection
 
 from approvals.delivery import request_url, shown
-from approvals.models import PromotionRequest, Team
-from kernel.roles import Role, roles_of
+from approvals.models import PromotionRequest
+from approvals.selectors import eligible_voters
 
 logger = logging.getLogger(__name__)
 
@@ -43,72 +40,10 @@ def open_stage(request: PromotionRequest) -> dict[str, Any] | None:
     return stage
 
 
-def local_eligible_voters(request: PromotionRequest) -> list[Any]:
-    """Who may vote in the open stage: active members of its roles, less the requester, the
-    trainer (the source run's user, by username) and whoever voted already; in a
-    team-restricted stage, members of the team owning the model's department (admins when
-    none does).
-
-    Stands in for ``approvals.selectors.eligible_voters`` until that exists; that one decides.
-    Roles are read through ``kernel.roles.roles_of``, one query per candidate.
-    """
-    stage = open_stage(request)
-    if stage is None:
-        return []
-    version = request.version
-    run = version.run
-    wanted = {str(role) for role in stage.get("roles", [])}
-    candidates = (
-        get_user_model()
-        .objects.filter(is_active=True)
-        .exclude(pk=request.requested_by_id)
-        .exclude(pk__in=request.votes.values("user"))
-    )
-    if run is not None and run.user_id:
-        candidates = candidates.exclude(username=run.user_id)
-    admins_only = False
-    if stage.get("team_restricted"):  # frozen from the environment with the workflow
-        department = str(
-            version.tags.get("department") or (run.tags.get("department") if run else "") or ""
-        ).strip()
-        wanted_department = department.casefold()
-        teams = [
-            team.pk
-            for team in Team.objects.all()
-            if wanted_department
-            and wanted_department in {str(d).strip().casefold() for d in team.departments}
-        ]
-        if teams:
-            candidates = candidates.filter(teams__in=teams)
-        else:
-            admins_only = True
-    found = []
-    for person in candidates.distinct().order_by("username"):
-        roles = roles_of(person)
-        if admins_only:
-            if Role.ADMIN in roles or person.is_superuser:
-                found.append(person)
-        elif roles & wanted:
-            found.append(person)
-    return found
-
-
-def _eligible_voters() -> Callable[[PromotionRequest], Any]:
-    # CORE's selector decides who is eligible once it exists; until then the local helper.
-    try:
-        selectors = importlib.import_module("approvals.selectors")
-    except ImportError:
-        return local_eligible_voters
-    found: Callable[[PromotionRequest], Any] = getattr(
-        selectors, "eligible_voters", local_eligible_voters
-    )
-    return found
-
-
 def recipients(request: PromotionRequest, event: str) -> list[Any]:
     """The users to write to about ``event``, those without an address left out."""
     if event == STAGE_OPEN:
-        people = list(_eligible_voters()(request))
+        people = list(eligible_voters(request))
     elif event == DECISION:
         people = [request.requested_by]
     else:

@@ -20,7 +20,7 @@ from govdash.demo.mlflow_server import MlflowServer, free_port
 from tracking.models import Source
 
 from . import factories as f
-from .delivery_fixtures import _core_services_standin, _quick_delivery  # noqa: F401  (autouse)
+from .delivery_fixtures import _quick_delivery  # noqa: F401  (autouse)
 from .hook_servers import GitLabTriggerFake, Script, WebhookReceiver
 
 SECRET = "whsec-0123456789abcdef"
@@ -672,13 +672,19 @@ def test_pending_promotions_whose_job_vanished_are_queued_again(
     make("5", promotion=Promotion.FAILED)  # waits for an admin's retry
     lapsed = make("6", delivery_lease_until=long_ago)  # its worker died
 
-    assert requeue_pending_promotions() == 2
+    # The scheduler's one reconciliation loop runs it (the promotions' reconciler).
+    from kernel.reconcile import maintenance_tick, overdue
+
+    assert overdue()["promotions"] == 2
+    assert maintenance_tick() == {"promotion requeued": 2}
 
     jobs = queue.get_jobs()
     assert [(job.func_name, job.args) for job in jobs] == [
         ("approvals.jobs.deliver_promotion_job", (lost.pk,)),
         ("approvals.jobs.deliver_promotion_job", (lapsed.pk,)),
     ]
+    queue.empty()
+    assert requeue_pending_promotions() == 2
 
 
 def test_tries_are_spaced_by_a_doubling_wait(people: dict[str, Any], settings: Any) -> None:

@@ -15,7 +15,7 @@ from approvals.models import PromotionRequest, Team, Vote
 from govdash.demo.mlflow_server import free_port
 
 from . import factories as f
-from .delivery_fixtures import _core_services_standin, _quick_delivery  # noqa: F401  (autouse)
+from .delivery_fixtures import _quick_delivery  # noqa: F401  (autouse)
 
 pytestmark = pytest.mark.django_db
 
