@@ -8,8 +8,10 @@ class ReportsConfig(AppConfig):
         from kernel.permissions import register
         from kernel.reconcile import register_reconciler
         from reports import panels, receivers  # noqa: F401  (registers panels, connects receivers)
+        from reports.documents.recovery import ReportReconciler
         from reports.jobs import BatchReconciler
         from reports.permissions import TABLE
 
         register(TABLE)
         register_reconciler("assessment batches", BatchReconciler())
+        register_reconciler("report renders", ReportReconciler())
