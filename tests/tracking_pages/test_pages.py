@@ -633,5 +633,6 @@ def test_detail_pages_do_not_query_per_row(reader, mirror: Mirror, make_user):
         )
     after = {name: count(url) for name, url in urls.items()}
     assert after == before
-    # The run page includes the compliance panel (3 queries of its own).
-    assert before == {"source": 14, "model": 13, "run": 11, "version": 8}
+    # The run page includes the compliance panel (3 queries of its own), the version
+    # page the promotions panel (2: the version's requests, the environments).
+    assert before == {"source": 14, "model": 13, "run": 11, "version": 10}
