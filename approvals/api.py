@@ -145,9 +145,11 @@ class ListQuery(Schema):
     mine: bool = Field(False, description="Only the caller's own requests.")
 
 
-class RefusedOut(Schema):
-    detail: str
-    reasons: list[str]
+class RefusedOut(ErrorOut):
+    """A 422: a gate failed or the workflow cannot be completed (``reasons``, each
+    in words), or the body was malformed (``detail`` lists the fields, no reasons)."""
+
+    reasons: list[str] = Field(default_factory=list)
 
 
 class GateAnswerOut(Schema):
