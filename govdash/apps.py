@@ -20,9 +20,11 @@ class GovdashConfig(AppConfig):
     verbose_name = "govdash"
 
     def ready(self) -> None:
+        from govdash import account_audit
         from govdash.permissions import TABLE
         from kernel.permissions import register
 
         register(TABLE)
+        account_audit.connect()
         # After every migrate (and every flush of a test database) the role groups exist.
         post_migrate.connect(_sync_roles, sender=self, dispatch_uid="govdash_sync_roles")

@@ -12,6 +12,7 @@ from django.db import transaction
 
 from audit.actors import SystemActor
 from audit.services import record
+from govdash.account_audit import acting_as
 from govdash.audit_actions import AccountsAction
 from govdash.demo import credentials as credential_store
 from kernel.roles import Role, grant_role, roles_of
@@ -46,8 +47,17 @@ def demo_user_ensure(
     """Make ``username`` an active member of ``role`` who logs in with ``password``.
 
     Returns the user and whether it was created. Creating audits ``user.create``;
-    repairing an existing user (password, role, flags) audits ``user.update``.
+    repairing an existing user (password, role, flags) audits ``user.update``;
+    the account changes themselves are recorded as ``account.*`` events by
+    ``govdash.account_audit``, attributed to the ``demo`` actor.
     """
+    with acting_as(SystemActor.DEMO):
+        return _ensure(username=username, role=role, password=password, superuser=superuser)
+
+
+def _ensure(
+    *, username: str, role: str, password: str, superuser: bool
+) -> tuple[AbstractUser, bool]:
     User = get_user_model()
     user = User.objects.select_for_update().filter(username=username).first()
     if user is None:
