@@ -83,7 +83,26 @@ def acting_as(system_actor: SystemActor) -> Iterator[None]:
         _system_actor.reset(token)
 
 
+_baseline: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "govdash_role_baseline", default=False
+)
+
+
+@contextmanager
+def role_baseline() -> Iterator[None]:
+    """The role groups every ``migrate`` (and every test flush) makes sure exist
+    (``kernel.roles.sync_roles``): the schema's baseline, not an account change,
+    so not recorded. Nothing else may run inside this block."""
+    token = _baseline.set(True)
+    try:
+        yield
+    finally:
+        _baseline.reset(token)
+
+
 def _record(action: AccountsAction, target: models.Model, data: dict[str, Any]) -> None:
+    if _baseline.get():
+        return
     request = _request.get()
     user = getattr(request, "user", None) if request is not None else None
     if user is not None and user.is_authenticated:

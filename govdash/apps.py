@@ -7,9 +7,11 @@ from django.db.models.signals import post_migrate
 def _sync_roles(sender: AppConfig, **kwargs: Any) -> None:
     from django.apps import apps
 
+    from govdash.account_audit import role_baseline
     from kernel.roles import sync_roles
 
-    sync_roles(kwargs.get("apps") or apps)
+    with role_baseline():
+        sync_roles(kwargs.get("apps") or apps)
 
 
 class GovdashConfig(AppConfig):
