@@ -218,7 +218,7 @@ MODELS: tuple[_ModelSpec, ...] = (
         experiment="call-centre-wait-time",
         versions=2,
         description="",
-        tags={"classification": "public", "risk_tier": "low"},
+        tags={"classification": "public", "risk_tier": "low", "owner": "fatima.haddad"},
         aliases={"staging": 1},
         department="Customer Experience",
     ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 
@@ -30,8 +31,17 @@ RUNS_PER_EXPERIMENT = 24
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     """A server of our own: the session's shared one is fully synced by other tests,
     which should not have to wade through the demo's hundreds of runs."""
-    with MlflowServer(tmp_path_factory.mktemp("demo-mlflow")) as server:
+    # As scripts/demo.py starts it: accepting the demo's http(s) artifact locations.
+    os.environ["MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES"] = "http,https"
+    try:
+        server = MlflowServer(tmp_path_factory.mktemp("demo-mlflow"))
+        server.start()
+    finally:
+        os.environ.pop("MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES", None)
+    try:
         yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -236,3 +246,54 @@ def test_default_policy_classifies_the_demo_runs_as_their_data_says(
             Assessment.objects.get(run=mirrored[official.info.run_id], is_current=True).verdict
         )
     assert {"compliant", "non_compliant"} <= verdicts
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_approvals_show_every_state_and_an_out_of_band_move(
+    demo_server, seeded, client, default_policy, tmp_path, settings
+):
+    """What `make demo` shows on the approvals pages, made the way it makes it:
+    the demo users through the workflow's services, delivery inline against the
+    demo's real MLflow server, then an alias moved behind govdash's back."""
+    from approvals.models import PromotionRequest
+    from govdash.demo.approvals import seed_requests, wait_for_promotions
+    from govdash.demo.seed import OUT_OF_BAND, move_alias_out_of_band
+    from govdash.demo.users import ensure_demo_users
+    from reports.services import assess_runs
+    from tests.approvals.conftest import ensure_default_environments
+    from tracking.models import AliasChange
+    from tracking.models import Run as MirrorRun
+    from tracking.services import source_create, sync_execute, sync_request
+
+    settings.JOBS_INLINE = True
+    ensure_default_environments()
+    ensure_demo_users(path=tmp_path / "credentials.json")
+    source = source_create(name="demo", url=demo_server.url)
+    assert sync_execute(sync_run=sync_request(source=source)).status == "succeeded"
+    assess_runs(
+        run_ids=list(MirrorRun.objects.values_list("pk", flat=True)), version=default_policy
+    )
+
+    said: list[str] = []
+    seed_requests(said.append)
+    wait_for_promotions(timeout=30)
+    assert not [line for line in said if "refused" in line], said
+
+    def state(model: str, version: str, environment: str) -> tuple[str, str, int]:
+        request = PromotionRequest.objects.get(
+            version__model__name=model, version__version=version, environment__name=environment
+        )
+        return request.status, request.promotion, request.stage_index
+
+    assert state("fraud-card-xgb", "4", "production") == ("open", "none", 0)
+    assert state("benefits-triage-classifier", "3", "production") == ("open", "none", 1)
+    assert state("call-wait-forecaster", "1", "production") == ("open", "none", 2)
+    assert state("call-wait-forecaster", "2", "staging")[:2] == ("approved", "done")
+    assert state("fraud-card-xgb", "2", "staging")[0] == "rejected"
+    assert client.get_registered_model("call-wait-forecaster").aliases["staging"] == "2"
+
+    model, alias, version = OUT_OF_BAND
+    assert move_alias_out_of_band(demo_server.url)
+    assert sync_execute(sync_run=sync_request(source=source)).status == "succeeded"
+    alert = AliasChange.objects.open_alerts().get()
+    assert (alert.model.name, alert.alias, alert.to_version) == (model, alias, version)
