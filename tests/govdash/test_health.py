@@ -68,7 +68,12 @@ def test_healthz_reports_overdue_work_and_a_scheduler_that_stopped_ticking(clien
     connection.delete(LAST_TICK_KEY)
     body = client.get("/healthz").json()
     assert body["scheduler"] == {"last_tick": None, "ok": False}
-    assert body["overdue"] == {"syncs": 0, "assessment batches": 0}
+    assert body["overdue"] == {
+        "syncs": 0,
+        "assessment batches": 0,
+        "report renders": 0,
+        "promotions": 0,
+    }
 
     long_ago = timezone.now() - dt.timedelta(hours=1)
     SyncRun.objects.create(
