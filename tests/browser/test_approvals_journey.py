@@ -60,6 +60,9 @@ def _register_promotable_version(tracking_uri: str) -> tuple[str, str]:
             "department": "Fraud Prevention",
         },
     )
+    # A non-compliant neighbour (no classification), so the start page lists one.
+    stray = client.create_run(experiment_id, run_name="stray", tags={"mlflow.user": "tom"})
+    client.set_terminated(stray.info.run_id)
     client.log_param(run.info.run_id, "max_depth", "6")
     client.log_metric(run.info.run_id, "val_auc", 0.93)
     client.set_terminated(run.info.run_id)
@@ -129,6 +132,7 @@ def test_engineer_requests_officer_and_three_reviewers_approve_alias_moves_gate_
     # The officer finds it in the inbox on the start page, then each reviewer in turn.
     _sign_in(page, "olivia")
     expect(page.get_by_role("heading", name=re.compile("Awaiting your review"))).to_be_visible()
+    expect(page.get_by_role("link", name="stray")).to_be_visible()
     assert_accessible(page, "start-page-officer")
     page.goto("/approvals/")
     assert_accessible(page, "approvals-inbox")
