@@ -18,16 +18,22 @@ class BenchmarkError(RuntimeError):
 
 @dataclass(frozen=True)
 class Target:
-    """One measured ratio and the limit it should stay under."""
+    """One measured ratio and the limit it should stay under (or, with
+    ``at_least``, reach: a speed-up)."""
 
     name: str
     measured: float
     limit: float
     detail: str = ""
+    at_least: bool = False
 
     @property
     def passed(self) -> bool:
-        return self.measured <= self.limit
+        return self.measured >= self.limit if self.at_least else self.measured <= self.limit
+
+    @property
+    def bound(self) -> str:
+        return f"{'>=' if self.at_least else '<='} {self.limit:g}"
 
     @property
     def verdict(self) -> str:
@@ -44,4 +50,15 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["BenchmarkError", "Target", "table"]
+def load_average() -> str:
+    """The machine's load average (1, 5, 15 minutes), printed with the figures so
+    that a busy machine is visible in them."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as file:
+            one, five, fifteen = file.read().split()[:3]
+    except OSError:
+        return "load average unknown"
+    return f"load average {one}, {five}, {fifteen}"
+
+
+__all__ = ["BenchmarkError", "Target", "load_average", "table"]

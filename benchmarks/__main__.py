@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 import time
 import traceback
 
 import benchmarks
-from benchmarks import Target, table
+from benchmarks import Target, load_average, table
 
 
 def _modules(only: str | None) -> list[str]:
@@ -33,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     started = time.monotonic()
+    load_at_start = load_average()
+    print(f"Machine at start: {load_at_start} ({os.cpu_count()} CPUs)", flush=True)
     results: list[tuple[str, Target]] = []
     crashed: list[str] = []
     for name in _modules(args.only):
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print("\n=== summary ===")
     rows = [
-        [module, target.name, f"{target.measured:.3f}", f"<= {target.limit:g}", target.verdict]
+        [module, target.name, f"{target.measured:.3f}", target.bound, target.verdict]
         for module, target in results
     ]
     rows += [[module, "(benchmark crashed)", "-", "-", "CRASH"] for module in crashed]
@@ -65,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{f'; {len(crashed)} benchmark(s) crashed' if crashed else ''}"
         f" ({time.monotonic() - started:.0f}s). Targets report only; they do not gate."
     )
+    print(f"Machine: {load_at_start} at start, {load_average()} at the end.")
     return 1 if crashed else 0
 
 
