@@ -9,6 +9,7 @@ Timings are never asserted in the test suite.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 
@@ -51,14 +52,13 @@ def table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def load_average() -> str:
-    """The machine's load average (1, 5, 15 minutes), printed with the figures so
-    that a busy machine is visible in them."""
+    """The machine's load average and CPU count, printed with the figures so that
+    a busy machine is visible in them."""
     try:
-        with open("/proc/loadavg", encoding="ascii") as file:
-            one, five, fifteen = file.read().split()[:3]
+        one, five, _ = os.getloadavg()
     except OSError:
         return "load average unknown"
-    return f"load average {one}, {five}, {fifteen}"
+    return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} CPUs"
 
 
 __all__ = ["BenchmarkError", "Target", "load_average", "table"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import pkgutil
 import sys
 import time
@@ -35,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.monotonic()
     load_at_start = load_average()
-    print(f"Machine at start: {load_at_start} ({os.cpu_count()} CPUs)", flush=True)
+    print(f"Machine at start: {load_at_start}", flush=True)
     results: list[tuple[str, Target]] = []
     crashed: list[str] = []
     for name in _modules(args.only):

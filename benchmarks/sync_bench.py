@@ -59,7 +59,7 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
-from benchmarks import BenchmarkError, Target, table
+from benchmarks import BenchmarkError, Target, load_average, table
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / ".bench-cache" / "sync"
@@ -607,14 +607,6 @@ def _mib(value: float) -> str:
     return f"{value / 2**20:.1f} MiB"
 
 
-def _load() -> str:
-    try:
-        one, five, _ = os.getloadavg()
-    except OSError:
-        return "load average unknown"
-    return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} CPUs"
-
-
 def _empty_bench_queue() -> None:
     """The assessment jobs earlier syncs queued and nobody works: drop them."""
     import redis
@@ -631,7 +623,7 @@ def run(
     profile: bool = False,
 ) -> list[Target]:
     started = time.monotonic()
-    load_before = _load()
+    load_before = load_average()
     _empty_bench_queue()
     big, small = Dataset(runs=big_runs), Dataset(runs=small_runs)
     burst = Dataset(runs=big_runs, burst=True)
@@ -731,7 +723,10 @@ def run(
         return ", ".join(f"{v:.2f}s" for v in values)
 
     print()
-    print(f"Machine: {load_before} before, {_load()} after; timings take the best of each kind.")
+    print(
+        f"Machine: {load_before} before, {load_average()} after; "
+        "timings take the best of each kind."
+    )
     print(f"1. Full sync vs raw client, {last['raw_runs']} runs, pages of {PAGE_SIZE}")
     print(
         f"   raw client (iter_runs, all experiments, run_view_type ALL): {seconds(raws)} "
