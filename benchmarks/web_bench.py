@@ -143,7 +143,7 @@ def grow(total: int) -> dict[str, Any]:
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection, transaction
+    from django.db import connection, models, transaction
 
     from benchmarks.assess_bench import seed_runs
     from reports.models import Assessment, Policy, RuleResult
@@ -175,37 +175,38 @@ def grow(total: int) -> dict[str, Any]:
         )
         a_cols, a_select = _copy_columns(Assessment, {"run_id": "n.id", "batch_id": "NULL"})
         r_cols, r_select = _copy_columns(RuleResult, {"assessment_id": "na.id"})
-        first, last = generation + 1, generation + copies
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO tracking_run ({run_cols}) SELECT {run_select} "  # noqa: S608
-                "FROM tracking_run t CROSS JOIN generate_series(%s, %s) g "
-                "WHERE t.run_id NOT LIKE '%%-%%' ORDER BY g, t.id",
-                [first, last],
-            )
-            cursor.execute(
-                f"INSERT INTO reports_assessment ({a_cols}) SELECT {a_select} "  # noqa: S608
-                "FROM tracking_run n "
-                "JOIN tracking_run o ON o.source_id = n.source_id "
-                " AND o.run_id = split_part(n.run_id, '-', 1) "
-                "JOIN reports_assessment t ON t.run_id = o.id AND t.is_current "
-                "WHERE n.run_id LIKE '%%-%%' "
-                " AND split_part(n.run_id, '-', 2)::int BETWEEN %s AND %s",
-                [first, last],
-            )
-            cursor.execute(
-                f"INSERT INTO reports_ruleresult ({r_cols}) SELECT {r_select} "  # noqa: S608
-                "FROM reports_assessment na "
-                "JOIN tracking_run n ON n.id = na.run_id "
-                "JOIN tracking_run o ON o.source_id = n.source_id "
-                " AND o.run_id = split_part(n.run_id, '-', 1) "
-                "JOIN reports_assessment oa ON oa.run_id = o.id "
-                " AND oa.policy_id = na.policy_id AND oa.is_current = na.is_current "
-                "JOIN reports_ruleresult t ON t.assessment_id = oa.id "
-                "WHERE n.run_id LIKE '%%-%%' "
-                " AND split_part(n.run_id, '-', 2)::int BETWEEN %s AND %s",
-                [first, last],
-            )
+        # One generation at a time, every join an index lookup from the template side
+        # (the new run is found by its unique (source, run_id)).
+        new_run = "n.source_id = o.source_id AND n.run_id = o.run_id || '-' || %s"
+        templates = Run.objects.exclude(run_id__contains="-").aggregate(
+            lo=models.Min("pk"), hi=models.Max("pk")
+        )
+        template = f"o.id BETWEEN {int(templates['lo'])} AND {int(templates['hi'])}"
+        for g in range(generation + 1, generation + copies + 1):
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO tracking_run ({run_cols}) SELECT {run_select} "  # noqa: S608
+                    "FROM tracking_run t CROSS JOIN (SELECT %s AS g) gen "
+                    f"WHERE {template.replace('o.id', 't.id')} ORDER BY t.id",
+                    [g],
+                )
+                cursor.execute(
+                    f"INSERT INTO reports_assessment ({a_cols}) SELECT {a_select} "  # noqa: S608
+                    f"FROM tracking_run o JOIN tracking_run n ON {new_run} "
+                    "JOIN reports_assessment t ON t.run_id = o.id AND t.is_current "
+                    f"WHERE {template}",
+                    [g],
+                )
+                cursor.execute(
+                    f"INSERT INTO reports_ruleresult ({r_cols}) SELECT {r_select} "  # noqa: S608
+                    f"FROM tracking_run o JOIN tracking_run n ON {new_run} "
+                    "JOIN reports_assessment oa ON oa.run_id = o.id AND oa.is_current "
+                    "JOIN reports_assessment na ON na.run_id = n.id "
+                    " AND na.policy_id = oa.policy_id AND na.is_current "
+                    "JOIN reports_ruleresult t ON t.assessment_id = oa.id "
+                    f"WHERE {template}",
+                    [g],
+                )
         log(f"copied in {time.perf_counter() - started:.0f}s")
     started = time.perf_counter()
     from django.core.management import get_commands
