@@ -413,10 +413,12 @@ def _assess_chunk(
     batch: AssessmentBatch | None,
     now: dt.datetime,
 ) -> Counter[str]:
-    """Assess one chunk inside the caller's transaction: runs and their facts
-    in two queries, what is already assessed (and what is current) in one, the
-    new assessments in one insert and their rule results in one more (COPY on
-    PostgreSQL, ``kernel.bulk``), and the chunk's audit event."""
+    """Assess one chunk inside the caller's transaction, in a number of
+    queries that does not grow with its runs: runs and their facts (two), what
+    is assessed already and what is current (one), an update only when some
+    run gives up a current assessment, the new assessments and their rule
+    results (on PostgreSQL: their ids, then one COPY each, ``kernel.bulk``),
+    and the chunk's audit event."""
     tally: Counter[str] = Counter()
     policy_id = version.policy_id
     facts = _facts(ids)
