@@ -14,8 +14,9 @@ Targets:
 Runs on PostgreSQL (``GOVDASH_BENCH_DATABASE_URL``, default a fresh database
 ``govdash_bench`` on the local server): two workers writing at once is what
 production does, and SQLite would serialise them on its single write lock.
-Redis database 14 holds the bench's queue. Everything runs in a child process
-so that its database settings never leak into other benchmarks.
+Redis database 14 (or ``GOVDASH_BENCH_REDIS_URL``) holds the bench's queue.
+Everything runs in a child process so that its database settings never leak
+into other benchmarks.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ RUNS = int(os.environ.get("GOVDASH_BENCH_ASSESS_RUNS", "16000"))
 WORKERS = (1, 2)
 ISSUE_11_RUNS_PER_SECOND = 960.0  # 2 workers, 16,000 runs, quiet machine (issue 11)
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/govdash_bench"
-BENCH_REDIS = "redis://127.0.0.1:6379/14"
+BENCH_REDIS = os.environ.get("GOVDASH_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
 def log(message: str) -> None:

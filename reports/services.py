@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -13,7 +14,7 @@ import yaml
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -21,6 +22,7 @@ from audit.actors import SystemActor
 from audit.chain import canonical_json
 from audit.models import AuditEvent
 from audit.services import record
+from kernel.bulk import insert_rows, insert_rows_returning_pks
 from reports.audit_actions import ReportsAction
 from reports.models import (
     Assessment,
@@ -309,29 +311,64 @@ def policy_publish(*, version: PolicyVersion, actor: User | None) -> PolicyVersi
 
 # --------------------------------------------------------------------------- facts
 
+# What assessing reads of a run and its experiment: plain values, no model
+# instances (docs/architecture.md: reads for a write stay in its service).
+_RUN_COLUMNS = (
+    "pk",
+    "run_id",
+    "status",
+    "user_id",
+    "start_time",
+    "artifact_uri",
+    "params",
+    "tags",
+    "metrics",
+    "facts_hash",
+    "experiment__tags",
+    "experiment__artifact_location",
+)
 
-def _facts(runs: Sequence[Run]) -> dict[int, RunFacts]:
+
+def _facts(ids: Sequence[int]) -> list[tuple[int, str, RunFacts]]:
+    """(pk, facts_hash, facts) of each run in ``ids`` that exists, in two queries."""
     model_tags: dict[int, list[dict[str, str]]] = {}
-    for run_pk, tags in ModelVersion.objects.filter(run__in=runs).values_list(
+    for run_pk, tags in ModelVersion.objects.filter(run__in=ids).values_list(
         "run_id", "model__tags"
     ):
         model_tags.setdefault(run_pk, []).append(tags or {})
-    return {
-        run.pk: RunFacts(
-            run_id=run.run_id,
-            status=run.status,
-            user_id=run.user_id,
-            start_time=run.start_time,
-            artifact_uri=run.artifact_uri,
-            params=run.params or {},
-            tags=run.tags or {},
-            metrics=run.metrics or {},
-            experiment_tags=run.experiment.tags or {},
-            experiment_artifact_location=run.experiment.artifact_location,
-            model_tags=tuple(model_tags.get(run.pk, ())),
+    return [
+        (
+            pk,
+            facts_hash,
+            RunFacts(
+                run_id=run_id,
+                status=status,
+                user_id=user_id,
+                start_time=start_time,
+                artifact_uri=artifact_uri,
+                params=params or {},
+                tags=tags or {},
+                metrics=metrics or {},
+                experiment_tags=experiment_tags or {},
+                experiment_artifact_location=experiment_location,
+                model_tags=tuple(model_tags.get(pk, ())),
+            ),
         )
-        for run in runs
-    }
+        for (
+            pk,
+            run_id,
+            status,
+            user_id,
+            start_time,
+            artifact_uri,
+            params,
+            tags,
+            metrics,
+            facts_hash,
+            experiment_tags,
+            experiment_location,
+        ) in Run.objects.filter(pk__in=ids).values_list(*_RUN_COLUMNS)
+    ]
 
 
 # --------------------------------------------------------------------------- assessing
@@ -376,77 +413,88 @@ def _assess_chunk(
     batch: AssessmentBatch | None,
     now: dt.datetime,
 ) -> Counter[str]:
+    """Assess one chunk inside the caller's transaction, in a number of
+    queries that does not grow with its runs: runs and their facts (two), what
+    is assessed already and what is current (one), an update only when some
+    run gives up a current assessment, the new assessments and their rule
+    results (on PostgreSQL: their ids, then one COPY each, ``kernel.bulk``),
+    and the chunk's audit event."""
     tally: Counter[str] = Counter()
-    runs = list(Run.objects.select_related("experiment").filter(pk__in=ids))
-    existing = {
-        (run_pk, content): pk
-        for pk, run_pk, content in Assessment.objects.filter(
-            run__in=runs, policy_version=version
-        ).values_list("pk", "run_id", "run_content_hash")
-    }
-    facts = _facts(runs)
-    to_create: list[tuple[Assessment, list[Any]]] = []
+    policy_id = version.policy_id
+    facts = _facts(ids)
+    # This version's assessments of these runs (by content), and which
+    # assessment of the policy is current for each run, in one query.
+    existing: dict[tuple[int, str], int] = {}
+    current: dict[int, int] = {}
+    for pk, run_pk, version_pk, content, is_current in Assessment.objects.filter(
+        Q(policy_version=version) | Q(is_current=True), run__in=ids, policy_id=policy_id
+    ).values_list("pk", "run_id", "policy_version_id", "run_content_hash", "is_current"):
+        if version_pk == version.pk:
+            existing[(run_pk, content)] = pk
+        if is_current:
+            current[run_pk] = pk
+    to_create: list[tuple[dict[str, Any], list[Any]]] = []
     revive: list[int] = []
-    for run in runs:
-        already = existing.get((run.pk, run.facts_hash))
+    for run_pk, facts_hash, run_facts in facts:
+        already = existing.get((run_pk, facts_hash))
         if already is not None:
-            revive.append(already)
             tally["skipped"] += 1
+            if current.get(run_pk) != already:
+                revive.append(already)
             continue
         try:
-            results = [evaluate(rule, facts[run.pk], now=now) for rule in rules]
+            results = [evaluate(rule, run_facts, now=now) for rule in rules]
             verdict, risk, score = verdict_of(results)
             error = ""
         except Exception as exc:
             results, verdict, risk, score = [], "error", "none", 0
             error = f"{type(exc).__name__}: {exc}"
         tally[verdict] += 1
-        assessment = Assessment(
-            run=run,
-            policy=version.policy,
-            policy_version=version,
-            run_content_hash=run.facts_hash,
-            verdict=verdict,
-            risk=risk,
-            score=score,
-            failed_rules=sum(1 for r in results if r.outcome == "fail"),
-            error=error,
-            assessed_at=now,
-            is_current=True,
-            batch=batch,
-        )
-        to_create.append((assessment, results))
+        row = {
+            "run_id": run_pk,
+            "policy_id": policy_id,
+            "policy_version_id": version.pk,
+            "run_content_hash": facts_hash,
+            "verdict": verdict,
+            "risk": risk,
+            "score": score,
+            "failed_rules": sum(1 for r in results if r.outcome == "fail"),
+            "error": error,
+            "assessed_at": now,
+            "is_current": True,
+            "batch_id": batch.pk if batch else None,
+        }
+        to_create.append((row, results))
 
-    # Move "current" off the old assessments before the new ones take it.
-    touched = [a.run_id for a, _ in to_create]
-    if touched:
-        Assessment.objects.filter(
-            run_id__in=touched, policy=version.policy, is_current=True
-        ).update(is_current=False)
+    # Move "current" off the old assessments before the new (or revived) ones
+    # take it (one current per run and policy is a unique constraint): one
+    # update, only when some run has a current assessment to give up.
+    taking = {row["run_id"] for row, _ in to_create}
     if revive:
-        stale = Assessment.objects.filter(pk__in=revive, is_current=False)
-        stale_runs = list(stale.values_list("run_id", flat=True))
-        if stale_runs:
-            Assessment.objects.filter(
-                run_id__in=stale_runs, policy=version.policy, is_current=True
-            ).update(is_current=False)
-            stale.update(is_current=True)
-    created = Assessment.objects.bulk_create([a for a, _ in to_create])
-    RuleResult.objects.bulk_create(
+        revived = set(revive)
+        taking |= {run_pk for (run_pk, _), pk in existing.items() if pk in revived}
+    retire = [pk for run_pk, pk in current.items() if run_pk in taking]
+    if retire:
+        Assessment.objects.filter(pk__in=retire).update(is_current=False)
+    if revive:
+        Assessment.objects.filter(pk__in=revive).update(is_current=True)
+    created = insert_rows_returning_pks(Assessment, [row for row, _ in to_create])
+    insert_rows(
+        RuleResult,
         [
-            RuleResult(
-                assessment=assessment,
-                rule_id=r.rule_id,
-                title=r.title,
-                severity=r.severity,
-                outcome=r.outcome,
-                observed=_jsonable(r.observed),
-                expected=_jsonable(r.expected),
-                message=r.message,
-            )
-            for assessment, (_, results) in zip(created, to_create, strict=True)
+            {
+                "assessment_id": assessment_pk,
+                "rule_id": r.rule_id,
+                "title": r.title,
+                "severity": r.severity,
+                "outcome": r.outcome,
+                "observed": _jsonable(r.observed),
+                "expected": _jsonable(r.expected),
+                "message": r.message,
+            }
+            for assessment_pk, (_, results) in zip(created, to_create, strict=True)
             for r in results
-        ]
+        ],
     )
     if created:
         record(
@@ -457,15 +505,37 @@ def _assess_chunk(
                 "policy": version.policy.slug,
                 "version": version.number,
                 "runs": len(created),
-                "verdicts": dict(Counter(a.verdict for a in created)),
+                "verdicts": dict(Counter(row["verdict"] for row, _ in to_create)),
                 "batch": batch.pk if batch else None,
             },
         )
     return tally
 
 
+_JSON_SCALARS = (str, int, bool, type(None))
+_SLOW = object()  # a value the direct path does not take
+
+
+def _json_direct(value: Any) -> Any:
+    kind = type(value)
+    if kind in _JSON_SCALARS or (kind is float and math.isfinite(value)):
+        return value
+    if kind is list:
+        items = [_json_direct(item) for item in value]
+        return _SLOW if any(item is _SLOW for item in items) else items
+    if kind is dict and all(type(key) is str for key in value):
+        pairs = [(key, _json_direct(value[key])) for key in sorted(value)]
+        return _SLOW if any(item is _SLOW for _, item in pairs) else dict(pairs)
+    return _SLOW
+
+
 def _jsonable(value: Any) -> Any:
-    return json.loads(canonical_json(value))
+    """``value`` as it reads back from a JSON column after canonical JSON
+    (sorted keys, dates as ISO text, tuples as lists). Text, whole numbers,
+    finite floats, booleans, None, and lists and mappings of them (the usual
+    evidence) are rebuilt directly; anything else goes through the JSON text."""
+    direct = _json_direct(value)
+    return json.loads(canonical_json(value)) if direct is _SLOW else direct
 
 
 # --------------------------------------------------------------------------- requests

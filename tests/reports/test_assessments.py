@@ -195,3 +195,81 @@ def test_malformed_policy_is_rejected_at_import_naming_the_field(text, field):
     with pytest.raises(PolicyError) as excinfo:
         policy_save_draft(text=text, actor=None)
     assert excinfo.value.field == field
+
+
+def _chunk_queries(version, runs):  # type: ignore[no-untyped-def]
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        assess_runs(run_ids=[r.pk for r in runs], version=version)
+    return [q["sql"] for q in captured.captured_queries]
+
+
+def test_a_chunk_of_new_runs_costs_the_same_queries_as_one_run(default_policy):
+    from django.db import connection
+
+    assert default_policy.policy is not None  # loaded once, as the job does
+    one = _chunk_queries(default_policy, [_compliant()])
+    fifty = _chunk_queries(default_policy, [_compliant() for _ in range(50)])
+    # Nothing to take "current" from: no update of older assessments.
+    assert not [sql for sql in fifty if sql.startswith('UPDATE "reports_assessment"')]
+    if connection.vendor == "postgresql":
+        # Runs, model tags, what is assessed; ids; one COPY each for the
+        # assessments and their 250 rule results; the audit event (6, with
+        # its savepoint and lock); the chunk's savepoint in this test.
+        assert len(fifty) == len(one) == 14
+        copies = [sql.split(" (")[0] for sql in fifty if sql.startswith("COPY")]
+        assert copies == ['COPY "reports_assessment"', 'COPY "reports_ruleresult"']
+    assert RuleResult.objects.count() == 51 * 5
+
+
+def test_a_run_back_to_earlier_content_makes_that_assessment_current_again(default_policy):
+    from tracking.models import Run
+
+    run = factories.run(tags={"classification": "nope"})
+    assess_runs(run_ids=[run.pk], version=default_policy)
+    Run.objects.filter(pk=run.pk).update(tags={"classification": "secret"}, facts_hash="new")
+    assess_runs(run_ids=[run.pk], version=default_policy)
+    Run.objects.filter(pk=run.pk).update(tags={"classification": "nope"}, facts_hash=run.facts_hash)
+    tally = assess_runs(run_ids=[run.pk], version=default_policy)
+    assert tally == {"skipped": 1}
+    history = list(Assessment.objects.filter(run=run).order_by("pk"))
+    assert [(a.verdict, a.is_current) for a in history] == [
+        ("non_compliant", True),
+        ("compliant", False),
+    ]
+    assert RuleResult.objects.count() == 10
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "text \t\n\\ é",
+        7,
+        -0.0,
+        True,
+        {"b": [1, 2.5, None], "a": {"d": "x", "c": False}},
+        ["x", {"z": 1, "y": 2}],
+        (1, 2),  # a tuple: the JSON text path
+        {"when": dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)},
+        {1: "number key"},
+        float("nan"),
+    ],
+)
+def test_evidence_is_stored_as_canonical_json_reads_back(value):  # type: ignore[no-untyped-def]
+    import json
+    import math
+
+    from audit.chain import canonical_json
+    from reports.services import _json_direct, _jsonable
+
+    expected = json.loads(canonical_json(value))
+    got = _jsonable(value)
+    if isinstance(expected, float) and math.isnan(expected):
+        assert math.isnan(got)
+    else:
+        assert got == expected
+        assert json.dumps(got) == json.dumps(expected)  # keys in the same (sorted) order
+    assert _json_direct({"a": [1, "x", None]}) == {"a": [1, "x", None]}
