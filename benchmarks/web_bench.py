@@ -20,7 +20,9 @@ visible beside the figures, with the load average.
 
 ``GOVDASH_BENCH_WEB_SIZES`` (default ``100000,1000000``) picks the sizes;
 ``GOVDASH_BENCH_WEB_DATABASE_URL`` the throwaway database (default
-``govdash_bench_web`` on the local server).
+``govdash_bench_web`` on the local server), recreated unless
+``GOVDASH_BENCH_WEB_KEEP=true`` (then a mirror left by an earlier run is grown,
+migrated and its rollups rebuilt, which saves the minutes of generating a million).
 """
 
 from __future__ import annotations
@@ -417,7 +419,8 @@ def run() -> list[Target]:
     import requests
 
     url = os.environ.get("GOVDASH_BENCH_WEB_DATABASE_URL", DEFAULT_DB)
-    _recreate_database(url)
+    if os.environ.get("GOVDASH_BENCH_WEB_KEEP", "").lower() not in {"1", "true", "yes"}:
+        _recreate_database(url)
     env = _env(url)
     targets: list[Target] = []
     sizes = sorted(_sizes())
