@@ -13,7 +13,11 @@ Both sides are timed in a warm worker: WeasyPrint and pyHanko already imported
 (``render.preload``, which every render does before it forks, once per worker
 process); the one-time import is printed apart. The PDF/A-3b + tags +
 attachments render (what the format costs, as against what govdash adds) is
-timed for 1,000 runs only, to keep the whole benchmark within its time.
+timed for 1,000 runs only, and the bare render too (the ratio's target is
+for 1,000 runs; the 5,000-run report is timed end to end, with its pages and
+peak memory), to keep the whole benchmark within its time. Beside wall time,
+the CPU time of both sides (this process and its render child) is printed:
+other work on a shared machine stretches wall time, not CPU time.
 
 Runs in a child process on a fresh SQLite database of its own (one process,
 no workers: nothing here contends for writes), reports stored in a temporary
@@ -76,13 +80,20 @@ def run() -> list[Target]:
         runs = result["runs"]
         log(
             f"{runs} runs: end to end {result['end_to_end']:.2f}s "
-            f"(content and HTML {result['content']:.2f}s), bare WeasyPrint "
-            f"{result['bare']:.2f}s, {result['pages']} pages, {result['size'] / 1e6:.2f} MB, "
-            f"signed {result['signed']}, peak memory: renderer {result['render_rss_mb']:.0f} MB, "
-            f"main process {result['main_rss_mb']:.0f} MB; {result['load']}"
+            f"(CPU {result['end_to_end_cpu']:.2f}s; content and HTML {result['content']:.2f}s), "
+            f"{result['pages']} pages ({result['pages'] / result['end_to_end']:.1f} pages/s), "
+            f"{result['size'] / 1e6:.2f} MB, signed {result['signed']}, peak memory: renderer "
+            f"{result['render_rss_mb']:.0f} MB, main process {result['main_rss_mb']:.0f} MB; "
+            f"{result['load']}"
         )
+        if result["bare"] is None:
+            continue
         ratio = result["end_to_end"] / result["bare"]
-        log(f"{runs} runs: end to end / bare render = {ratio:.2f}")
+        log(
+            f"{runs} runs: bare WeasyPrint {result['bare']:.2f}s (CPU {result['bare_cpu']:.2f}s); "
+            f"end to end / bare render = {ratio:.2f} "
+            f"(CPU: {result['end_to_end_cpu'] / result['bare_cpu']:.2f}); {result['bare_load']}"
+        )
         formatted = result.get("formatted")
         if formatted:
             log(
@@ -150,6 +161,15 @@ def _max_rss_mb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and its waited-for children (the render child)."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def child(out: Path, sizes: list[int]) -> None:
     import django
 
@@ -184,9 +204,10 @@ def child(out: Path, sizes: list[int]) -> None:
             kind="experiment", parameters={"source": "bench", "experiment": name}
         )
         log(f"{runs} runs: generating the report end to end…")
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu_seconds()
         report = generate_report(report)
-        end_to_end = time.perf_counter() - started
+        end_to_end, end_to_end_cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+        load = load_average()
         if report.status != "done":
             raise BenchmarkError(f"the report failed: {report.error}")
         render_rss = _max_rss_mb(resource.RUSAGE_CHILDREN)
@@ -198,17 +219,21 @@ def child(out: Path, sizes: list[int]) -> None:
         )
         content_seconds = time.perf_counter() - started
 
-        log(f"{runs} runs: bare WeasyPrint render of the same HTML…")
-        from weasyprint import HTML
+        log(f"{runs} runs: end to end {end_to_end:.2f}s, {report.pages} pages; {load}")
+        bare = bare_cpu = formatted = None
+        bare_load = ""
+        if runs <= 1000:
+            log(f"{runs} runs: bare WeasyPrint render of the same HTML…")
+            from weasyprint import HTML
 
-        started = time.perf_counter()
-        HTML(string=html, url_fetcher=PackagedAssetFetcher()).write_pdf()
-        bare = time.perf_counter() - started
+            started, cpu = time.perf_counter(), _cpu_seconds()
+            HTML(string=html, url_fetcher=PackagedAssetFetcher()).write_pdf()
+            bare, bare_cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+            bare_load = load_average()
 
         # The same HTML with the output the issue requires (PDF/A-3b, tagged, the two
         # attachments), without govdash's queries, templates, signing or storage:
         # what the format costs, as against what govdash adds.
-        formatted = None
         if runs <= 1000:
             log(f"{runs} runs: WeasyPrint render with PDF/A-3b, tags and attachments…")
             attachments = [
@@ -218,16 +243,15 @@ def child(out: Path, sizes: list[int]) -> None:
             started = time.perf_counter()
             render_in_process(html, attachments)
             formatted = time.perf_counter() - started
-        log(
-            f"{runs} runs: end to end {end_to_end:.2f}s, bare WeasyPrint {bare:.2f}s, "
-            f"ratio {end_to_end / bare:.2f}, {report.pages} pages"
-        )
         results.append(
             {
                 "runs": runs,
                 "end_to_end": end_to_end,
+                "end_to_end_cpu": end_to_end_cpu,
                 "content": content_seconds,
                 "bare": bare,
+                "bare_cpu": bare_cpu,
+                "bare_load": bare_load,
                 "formatted": formatted,
                 "pages": report.pages,
                 "size": report.size,
@@ -235,7 +259,7 @@ def child(out: Path, sizes: list[int]) -> None:
                 "render_rss_mb": render_rss,
                 "main_rss_mb": _max_rss_mb(resource.RUSAGE_SELF),
                 "preload": preload_seconds,
-                "load": load_average(),
+                "load": load,
             }
         )
     out.write_text(json.dumps(results))
