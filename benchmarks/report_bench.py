@@ -3,7 +3,21 @@
 render of the same final HTML; and a 5,000-run experiment's time, pages and
 peak memory.
 
-Target (issue: PDF reports): end-to-end / bare render <= 1.3.
+Targets (issue: PDF reports): end-to-end / bare render <= 1.3 for 1,000 runs,
+measured in the same run on the same HTML; the whole report benchmark,
+5,000-run experiment included, within 15 minutes (900 s). The machine's load
+average is printed with every figure (a shared machine slows both sides of a
+ratio, but not always alike).
+
+Both sides are timed in a warm worker: WeasyPrint and pyHanko already imported
+(``render.preload``, which every render does before it forks, once per worker
+process); the one-time import is printed apart. The PDF/A-3b + tags +
+attachments render (what the format costs, as against what govdash adds) is
+timed for 1,000 runs only, and the bare render too (the ratio's target is
+for 1,000 runs; the 5,000-run report is timed end to end, with its pages and
+peak memory), to keep the whole benchmark within its time. Beside wall time,
+the CPU time of both sides (this process and its render child) is printed:
+other work on a shared machine stretches wall time, not CPU time.
 
 Runs in a child process on a fresh SQLite database of its own (one process,
 no workers: nothing here contends for writes), reports stored in a temporary
@@ -24,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import BenchmarkError, Target
+from benchmarks import BenchmarkError, Target, load_average
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -34,6 +48,7 @@ def log(message: str) -> None:
 
 
 def run() -> list[Target]:
+    started = time.perf_counter()
     sizes = os.environ.get("GOVDASH_BENCH_REPORT_SIZES", "1000,5000")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
@@ -59,17 +74,26 @@ def run() -> list[Target]:
             raise BenchmarkError(f"the report benchmark child failed ({completed.returncode})")
         results = json.loads(out.read_text())
     targets = []
+    preload = results[0]["preload"] if results else 0.0
+    log(f"one-time import of WeasyPrint and pyHanko in a worker: {preload:.2f}s")
     for result in results:
         runs = result["runs"]
         log(
             f"{runs} runs: end to end {result['end_to_end']:.2f}s "
-            f"(content and HTML {result['content']:.2f}s), bare WeasyPrint "
-            f"{result['bare']:.2f}s, {result['pages']} pages, {result['size'] / 1e6:.2f} MB, "
-            f"signed {result['signed']}, peak memory: renderer {result['render_rss_mb']:.0f} MB, "
-            f"main process {result['main_rss_mb']:.0f} MB"
+            f"(CPU {result['end_to_end_cpu']:.2f}s; content and HTML {result['content']:.2f}s), "
+            f"{result['pages']} pages ({result['pages'] / result['end_to_end']:.1f} pages/s), "
+            f"{result['size'] / 1e6:.2f} MB, signed {result['signed']}, peak memory: renderer "
+            f"{result['render_rss_mb']:.0f} MB, main process {result['main_rss_mb']:.0f} MB; "
+            f"{result['load']}"
         )
+        if result["bare"] is None:
+            continue
         ratio = result["end_to_end"] / result["bare"]
-        log(f"{runs} runs: end to end / bare render = {ratio:.2f}")
+        log(
+            f"{runs} runs: bare WeasyPrint {result['bare']:.2f}s (CPU {result['bare_cpu']:.2f}s); "
+            f"end to end / bare render = {ratio:.2f} "
+            f"(CPU: {result['end_to_end_cpu'] / result['bare_cpu']:.2f}); {result['bare_load']}"
+        )
         formatted = result.get("formatted")
         if formatted:
             log(
@@ -79,6 +103,10 @@ def run() -> list[Target]:
             )
         if runs == 1000:
             targets.append(Target("report 1,000 runs: end-to-end / bare WeasyPrint", ratio, 1.3))
+    whole = time.perf_counter() - started
+    log(f"whole report benchmark: {whole:.0f}s ({sizes} runs); {load_average()}")
+    if "5000" in sizes.split(","):
+        targets.append(Target("report benchmark incl. 5,000 runs: whole, seconds", whole, 900))
     return targets
 
 
@@ -133,6 +161,15 @@ def _max_rss_mb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and its waited-for children (the render child)."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def child(out: Path, sizes: list[int]) -> None:
     import django
 
@@ -145,7 +182,7 @@ def child(out: Path, sizes: list[int]) -> None:
     from reports.documents.content import build_content, evidence_sha256
     from reports.documents.fetcher import PackagedAssetFetcher
     from reports.documents.generate import generate_report, report_html
-    from reports.documents.render import AttachmentFile, render_in_process
+    from reports.documents.render import AttachmentFile, preload, render_in_process
     from reports.documents.services import report_request
     from reports.models import Policy
 
@@ -156,6 +193,9 @@ def child(out: Path, sizes: list[int]) -> None:
     settings.REPORT_SIGNING_P12 = str(bundle)
     settings.REPORT_SIGNING_P12_PASSWORD = password
     version = Policy.objects.get(slug="default").current_version()
+    started = time.perf_counter()
+    preload()
+    preload_seconds = time.perf_counter() - started
     results = []
     for runs in sizes:
         log(f"seeding and assessing {runs} runs…")
@@ -164,9 +204,10 @@ def child(out: Path, sizes: list[int]) -> None:
             kind="experiment", parameters={"source": "bench", "experiment": name}
         )
         log(f"{runs} runs: generating the report end to end…")
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu_seconds()
         report = generate_report(report)
-        end_to_end = time.perf_counter() - started
+        end_to_end, end_to_end_cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+        load = load_average()
         if report.status != "done":
             raise BenchmarkError(f"the report failed: {report.error}")
         render_rss = _max_rss_mb(resource.RUSAGE_CHILDREN)
@@ -178,40 +219,47 @@ def child(out: Path, sizes: list[int]) -> None:
         )
         content_seconds = time.perf_counter() - started
 
-        log(f"{runs} runs: bare WeasyPrint render of the same HTML…")
-        from weasyprint import HTML
+        log(f"{runs} runs: end to end {end_to_end:.2f}s, {report.pages} pages; {load}")
+        bare = bare_cpu = formatted = None
+        bare_load = ""
+        if runs <= 1000:
+            log(f"{runs} runs: bare WeasyPrint render of the same HTML…")
+            from weasyprint import HTML
 
-        started = time.perf_counter()
-        HTML(string=html, url_fetcher=PackagedAssetFetcher()).write_pdf()
-        bare = time.perf_counter() - started
+            started, cpu = time.perf_counter(), _cpu_seconds()
+            HTML(string=html, url_fetcher=PackagedAssetFetcher()).write_pdf()
+            bare, bare_cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+            bare_load = load_average()
 
         # The same HTML with the output the issue requires (PDF/A-3b, tagged, the two
         # attachments), without govdash's queries, templates, signing or storage:
         # what the format costs, as against what govdash adds.
-        log(f"{runs} runs: WeasyPrint render with PDF/A-3b, tags and attachments…")
-        attachments = [
-            AttachmentFile("evidence.json", content.evidence_bytes(), "evidence"),
-            AttachmentFile("findings.csv", content.csv_bytes(), "findings"),
-        ]
-        started = time.perf_counter()
-        render_in_process(html, attachments)
-        formatted = time.perf_counter() - started
-        log(
-            f"{runs} runs: end to end {end_to_end:.2f}s, bare WeasyPrint {bare:.2f}s, "
-            f"ratio {end_to_end / bare:.2f}, {report.pages} pages"
-        )
+        if runs <= 1000:
+            log(f"{runs} runs: WeasyPrint render with PDF/A-3b, tags and attachments…")
+            attachments = [
+                AttachmentFile("evidence.json", content.evidence_bytes(), "evidence"),
+                AttachmentFile("findings.csv", content.csv_bytes(), "findings"),
+            ]
+            started = time.perf_counter()
+            render_in_process(html, attachments)
+            formatted = time.perf_counter() - started
         results.append(
             {
                 "runs": runs,
                 "end_to_end": end_to_end,
+                "end_to_end_cpu": end_to_end_cpu,
                 "content": content_seconds,
                 "bare": bare,
+                "bare_cpu": bare_cpu,
+                "bare_load": bare_load,
                 "formatted": formatted,
                 "pages": report.pages,
                 "size": report.size,
                 "signed": report.signed,
                 "render_rss_mb": render_rss,
                 "main_rss_mb": _max_rss_mb(resource.RUSAGE_SELF),
+                "preload": preload_seconds,
+                "load": load,
             }
         )
     out.write_text(json.dumps(results))

@@ -296,6 +296,12 @@ REPORT_TIMEOUT_SECONDS = env_int("GOVDASH_REPORT_TIMEOUT_SECONDS", 600, minimum=
 # PKCS#12 bundle that signs reports (PAdES); unset: reports are hashed, not signed.
 REPORT_SIGNING_P12 = env_str("GOVDASH_SIGNING_P12", "")
 REPORT_SIGNING_P12_PASSWORD = env_str("GOVDASH_SIGNING_P12_PASSWORD", "")
+# RFC 3161 timestamp server (http(s) URL) for signed reports; unset: no timestamp.
+# When set and it gives no timestamp, the report fails (docs/operations.md).
+REPORT_TSA_URL = env_str("GOVDASH_REPORT_TSA_URL", "").strip()
+if REPORT_TSA_URL:
+    base_url(REPORT_TSA_URL, variable="GOVDASH_REPORT_TSA_URL")  # validates only
+REPORT_TSA_TIMEOUT_SECONDS = env_int("GOVDASH_REPORT_TSA_TIMEOUT_SECONDS", 10, minimum=1)
 
 # --- Background jobs ---------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from kernel.errors import Conflict
 from tracking.models import Run
 
 
@@ -217,11 +218,29 @@ class AssessmentRequest(models.Model):
         return f"assessment request #{self.pk}: {self.reason}"
 
 
+class ReportImmutable(Conflict):
+    """Reports are never deleted, and a finished one is never altered."""
+
+
+class ReportQuerySet(models.QuerySet["Report"]):
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise ReportImmutable("reports cannot be deleted: nobody can alter or delete a report")
+
+    delete.queryset_only = True  # type: ignore[attr-defined]
+
+
 class Report(models.Model):
     """One generated PDF document. Written only by ``reports.documents.services``;
     never regenerated in place (a new request makes a new report) and never
     deleted. The stored file's SHA-256, size and page count are recorded when
-    it is generated, and every download checks the file against them."""
+    it is generated, and every download checks the file against them.
+
+    The database holds to it as well (``reports/migrations/0006_report_immutable.py``,
+    docs/operations.md "Reports cannot be altered or deleted"): triggers refuse
+    DELETE (and TRUNCATE on PostgreSQL) of any report, every UPDATE of a
+    finished (done or failed) one, any change of what was asked and by whom,
+    and any status move other than queued -> running -> done, or -> failed.
+    The ORM's ``delete()`` raises ``ReportImmutable`` before reaching it."""
 
     class Kind(models.TextChoices):
         EXPERIMENT = "experiment", "Experiment compliance report"
@@ -260,10 +279,14 @@ class Report(models.Model):
     pages = models.PositiveIntegerField(null=True, blank=True)
     evidence_sha256 = models.CharField(max_length=64, blank=True)
     signed = models.BooleanField(default=False)
+    # An RFC 3161 timestamp from GOVDASH_REPORT_TSA_URL is in the signature.
+    timestamped = models.BooleanField(default=False)
     refused_urls = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ReportQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -273,6 +296,11 @@ class Report(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("reports:report", args=[self.pk])
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise ReportImmutable(
+            f"report {self.pk} cannot be deleted: nobody can alter or delete a report"
+        )
 
     @property
     def is_open(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,28 +22,53 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 # The one place that may truncate the audit tables (see audit/migrations/0003_head.py).
 ALLOW_AUDIT_TRUNCATE = "SET LOCAL govdash.allow_truncate = on"
 
+# Reports refuse DELETE and TRUNCATE (reports/migrations/0006_report_immutable.py):
+# the flush switches their trigger off and on again inside its own transaction.
+_REPORTS = importlib.import_module("reports.migrations.0006_report_immutable")
+REPORTS_FLUSH_PG = (
+    f"ALTER TABLE {_REPORTS.TABLE} DISABLE TRIGGER {_REPORTS.POSTGRES_TRUNCATE_TRIGGER}",
+    f"ALTER TABLE {_REPORTS.TABLE} ENABLE TRIGGER {_REPORTS.POSTGRES_TRUNCATE_TRIGGER}",
+)
+REPORTS_FLUSH_SQLITE = (
+    f"DROP TRIGGER {_REPORTS.SQLITE_DELETE_TRIGGER}",
+    _REPORTS.SQLITE_DELETE_TRIGGER_SQL,
+)
+
 
 @pytest.fixture(scope="session", autouse=True)
-def _test_flush_may_truncate_the_audit_trail() -> Iterator[None]:
-    """Let the test suite's flush, and nothing else, TRUNCATE the audit tables.
+def _test_flush_may_empty_the_guarded_tables() -> Iterator[None]:
+    """Let the test suite's flush, and nothing else, empty the audit tables and
+    the reports.
 
-    Django empties the database after every transactional test with one
+    Django empties the database after every transactional test: with one
     ``TRUNCATE ... CASCADE`` on PostgreSQL, which the audit trail's trigger
-    refuses unless the transaction has switched it off. The flush runs in its
-    own transaction, so ``SET LOCAL`` ends with it.
+    refuses unless the transaction has switched it off, and the reports'
+    trigger refuses while it is enabled; with DELETE on SQLite, which the
+    reports' trigger refuses while it exists. The flush runs in its own
+    transaction, so ``SET LOCAL`` ends with it, and the reports' trigger is
+    back before it commits.
     """
-    from django.db.backends.postgresql.operations import DatabaseOperations
+    from django.db.backends.postgresql.operations import DatabaseOperations as Postgres
+    from django.db.backends.sqlite3.base import DatabaseOperations as Sqlite
 
-    original = DatabaseOperations.execute_sql_flush
+    pg_original = Postgres.execute_sql_flush
+    sqlite_original = Sqlite.execute_sql_flush
 
-    def execute_sql_flush(self: DatabaseOperations, sql_list: list[str]) -> None:
-        original(self, [ALLOW_AUDIT_TRUNCATE, *sql_list])
+    def pg_flush(self: Postgres, sql_list: list[str]) -> None:
+        off, on = REPORTS_FLUSH_PG
+        pg_original(self, [ALLOW_AUDIT_TRUNCATE, off, *sql_list, on])
 
-    DatabaseOperations.execute_sql_flush = execute_sql_flush  # type: ignore[method-assign]
+    def sqlite_flush(self: Sqlite, sql_list: list[str]) -> None:
+        off, on = REPORTS_FLUSH_SQLITE
+        sqlite_original(self, [off, *sql_list, on])
+
+    Postgres.execute_sql_flush = pg_flush  # type: ignore[method-assign]
+    Sqlite.execute_sql_flush = sqlite_flush  # type: ignore[method-assign]
     try:
         yield
     finally:
-        DatabaseOperations.execute_sql_flush = original  # type: ignore[method-assign]
+        Postgres.execute_sql_flush = pg_original  # type: ignore[method-assign]
+        Sqlite.execute_sql_flush = sqlite_original  # type: ignore[method-assign]
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ is refused: Django empties tables with DELETE between transactional tests, and
 a removed row still shows as a gap to `audit verify`.
 """
 
-from django.apps.registry import Apps
 from django.db import migrations
-from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+
+from kernel.triggers import vendor_sql
 
 TABLE = "audit_auditevent"
 
@@ -36,25 +36,11 @@ SQLITE_UP = [
 SQLITE_DOWN = ["DROP TRIGGER IF EXISTS audit_no_update;"]
 
 
-def install(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(POSTGRES_UP)
-    elif vendor == "sqlite":
-        for statement in SQLITE_UP:
-            schema_editor.execute(statement)
-
-
-def uninstall(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(POSTGRES_DOWN)
-    elif vendor == "sqlite":
-        for statement in SQLITE_DOWN:
-            schema_editor.execute(statement)
-
-
 class Migration(migrations.Migration):
     dependencies = [("audit", "0001_initial")]
 
-    operations = [migrations.RunPython(install, uninstall)]
+    operations = [
+        migrations.RunPython(
+            vendor_sql(POSTGRES_UP, SQLITE_UP), vendor_sql(POSTGRES_DOWN, SQLITE_DOWN)
+        )
+    ]

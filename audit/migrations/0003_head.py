@@ -22,6 +22,8 @@ from django.apps.registry import Apps
 from django.db import migrations, models
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
+from kernel.triggers import vendor_sql
+
 EVENTS = "audit_auditevent"
 HEAD = "audit_audithead"
 GENESIS_HASH = "0" * 64  # audit.chain.GENESIS_HASH, frozen as migrations must be
@@ -86,24 +88,6 @@ def init_head(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     )
 
 
-def install(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(POSTGRES_UP)
-    elif vendor == "sqlite":
-        for statement in SQLITE_UP:
-            schema_editor.execute(statement)
-
-
-def uninstall(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(POSTGRES_DOWN)
-    elif vendor == "sqlite":
-        for statement in SQLITE_DOWN:
-            schema_editor.execute(statement)
-
-
 class Migration(migrations.Migration):
     dependencies = [("audit", "0002_append_only")]
 
@@ -125,5 +109,7 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.RunPython(init_head, migrations.RunPython.noop),
-        migrations.RunPython(install, uninstall),
+        migrations.RunPython(
+            vendor_sql(POSTGRES_UP, SQLITE_UP), vendor_sql(POSTGRES_DOWN, SQLITE_DOWN)
+        ),
     ]

@@ -52,6 +52,7 @@ class ReportOut(Schema):
     evidence_sha256: str | None
     csv_sha256: str | None
     signed: bool
+    timestamped: bool
     error: str
     created_at: dt.datetime
     finished_at: dt.datetime | None

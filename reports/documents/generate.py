@@ -27,7 +27,7 @@ from reports.documents.services import (
     report_finish,
     report_progress,
 )
-from reports.documents.signing import sign_pdf, signing_configured
+from reports.documents.signing import sign_pdf, signing_configured, timestamping_configured
 from reports.documents.storage import report_storage
 from reports.models import Report
 
@@ -44,6 +44,7 @@ def report_html(
         "generated_at": generated_at,
         "evidence_sha256": evidence_sha256,
         "will_sign": signing_configured(),
+        "will_timestamp": timestamping_configured(),
         "stylesheet": asset_url("report.css"),
     }
     return render_to_string(content.template, context)
@@ -81,11 +82,11 @@ def generate_report(report: Report, *, on_progress: Progress | None = None) -> R
             timeout=float(settings.REPORT_TIMEOUT_SECONDS),
         )
         pdf = rendered.pdf
-        signed = False
+        signed = timestamped = False
         if signing_configured():
             step("signing", 85)
             pdf = sign_pdf(pdf, reason=f"govdash report {report.pk}")
-            signed = True
+            signed, timestamped = True, timestamping_configured()
         step("storing", 92)
         storage = report_storage()
         pdf_name = storage.save(f"{report.pk}/report-{report.pk}.pdf", ContentFile(pdf))
@@ -102,6 +103,7 @@ def generate_report(report: Report, *, on_progress: Progress | None = None) -> R
             pages=rendered.pages,
             evidence_sha256=evidence_sha,
             signed=signed,
+            timestamped=timestamped,
             refused_urls=rendered.refused,
             policy_version_id=content.policy_version.pk if content.policy_version else None,
         )

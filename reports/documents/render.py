@@ -6,6 +6,11 @@ same alarm signal a worker thread would need). The child touches no database:
 it gets the final HTML and the attachments, and sends back the PDF bytes, the
 page count and the URLs the fetcher refused. Nothing is written anywhere until
 the whole PDF exists, so a failed or stopped render leaves no file behind.
+
+WeasyPrint (and pyHanko, for the signing step after it) are imported in the
+parent before the fork (``preload``), once per worker process: a fresh child
+then starts rendering at once instead of spending a second or two importing
+them on every report.
 """
 
 from __future__ import annotations
@@ -38,6 +43,14 @@ class Rendered:
     pages: int
     refused: list[str] = field(default_factory=list)
     served: list[str] = field(default_factory=list)
+
+
+def preload() -> None:
+    """Import the renderer and the signer now, so forked renders inherit them."""
+    import pyhanko.sign.signers  # noqa: F401
+    import weasyprint  # noqa: F401
+
+    import reports.documents.fetcher  # noqa: F401
 
 
 def render_in_process(html: str, attachments: list[AttachmentFile]) -> Rendered:
@@ -80,6 +93,7 @@ def _child(conn: Connection, html: str, attachments: list[AttachmentFile]) -> No
 
 def render_pdf(html: str, attachments: list[AttachmentFile], *, timeout: float) -> Rendered:
     """Render in a child process; ``RenderError`` past ``timeout`` seconds or on failure."""
+    preload()
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
     child = context.Process(target=_child, args=(send, html, attachments), daemon=True)

@@ -147,7 +147,11 @@ def report_progress(report: Report, *, phase: str, progress: int) -> None:
 
 
 def report_job_queued(report: Report, *, job_id: str) -> None:
-    Report.objects.filter(pk=report.pk).update(job_id=job_id[:64])
+    # Not once it has ended (an inline or quick job may finish first): a
+    # finished report is never altered (reports/migrations/0006_report_immutable.py).
+    Report.objects.filter(
+        pk=report.pk, status__in=[Report.Status.QUEUED, Report.Status.RUNNING]
+    ).update(job_id=job_id[:64])
 
 
 @transaction.atomic
@@ -162,6 +166,7 @@ def report_finish(
     pages: int,
     evidence_sha256: str,
     signed: bool,
+    timestamped: bool,
     refused_urls: list[str],
     policy_version_id: int | None,
 ) -> bool:
@@ -177,6 +182,7 @@ def report_finish(
         pages=pages,
         evidence_sha256=evidence_sha256,
         signed=signed,
+        timestamped=timestamped,
         refused_urls=refused_urls[:100],
         policy_version_id=policy_version_id,
         finished_at=timezone.now(),
@@ -194,6 +200,7 @@ def report_finish(
                 "pages": pages,
                 "evidence_sha256": evidence_sha256,
                 "signed": signed,
+                "timestamped": timestamped,
                 "refused_urls": len(refused_urls),
             },
         )

@@ -4,6 +4,13 @@
 certificate chain in the bundle is embedded in the signature, so whoever holds
 the organisation's root can validate the PDF offline (pyHanko's validator or a
 PDF reader). Without a bundle configured, reports are hashed but unsigned.
+
+With ``GOVDASH_REPORT_TSA_URL`` set, the signature also carries an RFC 3161
+timestamp from that timestamp server (PAdES B-T), so the time of signing is
+attested by a third party. A server that cannot be reached, or answers with
+anything but a timestamp, fails the report with the reason: a deployment that
+configured a timestamp server gets timestamped reports or none
+(docs/operations.md, "Timestamps").
 """
 
 from __future__ import annotations
@@ -18,12 +25,21 @@ class SigningError(RuntimeError):
     """The configured certificate cannot sign (missing file, wrong password...)."""
 
 
+class TimestampError(SigningError):
+    """The configured timestamp server gave no timestamp."""
+
+
 def signing_configured() -> bool:
     return bool(settings.REPORT_SIGNING_P12)
 
 
+def timestamping_configured() -> bool:
+    return signing_configured() and bool(settings.REPORT_TSA_URL)
+
+
 def sign_pdf(pdf: bytes, *, reason: str) -> bytes:
-    """The PDF with an incremental PAdES B-B signature appended."""
+    """The PDF with an incremental PAdES signature appended: B-B, or B-T (with
+    an RFC 3161 timestamp) when a timestamp server is configured."""
     from cryptography.hazmat.primitives.serialization import pkcs12
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers
@@ -51,5 +67,21 @@ def sign_pdf(pdf: bytes, *, reason: str) -> bytes:
         md_algorithm="sha256",
         subfilter=fields.SigSeedSubFilter.PADES,
     )
-    out = signers.sign_pdf(writer, metadata, signer=signer)
+    if not timestamping_configured():
+        return signers.sign_pdf(writer, metadata, signer=signer).getvalue()
+
+    from pyhanko.sign.timestamps import TimestampRequestError
+    from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
+
+    url = settings.REPORT_TSA_URL
+    # pyHanko's HTTP timestamp client on requests (its aiohttp one needs an event loop's session).
+    timestamper = RequestsHTTPTimeStamper(url, timeout=settings.REPORT_TSA_TIMEOUT_SECONDS)
+    try:
+        out = signers.sign_pdf(writer, metadata, signer=signer, timestamper=timestamper)
+    except (TimestampRequestError, OSError, ValueError) as exc:
+        cause = exc.__cause__ or exc
+        raise TimestampError(
+            f"the timestamp server GOVDASH_REPORT_TSA_URL={url} gave no timestamp: "
+            f"{str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__}"
+        ) from None
     return out.getvalue()

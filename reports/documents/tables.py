@@ -50,7 +50,9 @@ class ReportTable(tables.Table):
     def render_signed(self, record: Report) -> str:
         if record.status != Report.Status.DONE:
             return "—"
-        return "signed (PAdES)" if record.signed else "not signed"
+        if not record.signed:
+            return "not signed"
+        return f"signed (PAdES), {'timestamped' if record.timestamped else 'no timestamp'}"
 
     def render_download(self, record: Report) -> str:
         if record.status != Report.Status.DONE:

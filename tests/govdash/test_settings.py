@@ -44,6 +44,12 @@ PRODUCTION = {
         ({**PRODUCTION, "DATABASE_URL": "nonsense://x"}, "DATABASE_URL"),
         ({**PRODUCTION, "GOVDASH_SESSION_IDLE_SECONDS": "soon"}, "GOVDASH_SESSION_IDLE_SECONDS"),
         ({**PRODUCTION, "GOVDASH_LOGIN_FAILURE_LIMIT": "0"}, "GOVDASH_LOGIN_FAILURE_LIMIT"),
+        ({**PRODUCTION, "GOVDASH_REPORT_TSA_URL": "ftp://tsa.example"}, "GOVDASH_REPORT_TSA_URL"),
+        ({**PRODUCTION, "GOVDASH_REPORT_TSA_URL": "tsa.example/tsr"}, "GOVDASH_REPORT_TSA_URL"),
+        (
+            {**PRODUCTION, "GOVDASH_REPORT_TSA_TIMEOUT_SECONDS": "0"},
+            "GOVDASH_REPORT_TSA_TIMEOUT_SECONDS",
+        ),
     ],
 )
 def test_bad_configuration_is_one_line_naming_the_variable(env: dict[str, str], named: str):
