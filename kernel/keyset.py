@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import F, Q, QuerySet
 
 M = TypeVar("M", bound=models.Model)
@@ -190,3 +190,29 @@ class Keyset:
                 raise bad
             return value
         raise bad
+
+
+def distinct_values(model: type[models.Model], name: str) -> list[Any]:
+    """The distinct values of an indexed, NOT NULL column, in order, read by
+    seeking through its index (one ``MIN(column) WHERE column > previous`` a
+    value: a "loose index scan") rather than by ``SELECT DISTINCT``, which reads
+    every row: a few distinct values of a million rows cost a few index seeks.
+    The same SQL runs on PostgreSQL and SQLite."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    assert not field.null, f"{name} may be NULL"
+    assert getattr(field, "db_index", False) or field.unique, f"{name} is not indexed"
+    quote = connection.ops.quote_name
+    # Names from the model, quoted; no value is written into the SQL.
+    table, column = quote(model._meta.db_table), quote(str(field.column))
+    sql = (
+        f"WITH RECURSIVE seen(value) AS ("  # noqa: S608
+        f"SELECT MIN({column}) FROM {table} "
+        f"UNION ALL "
+        f"SELECT (SELECT MIN({column}) FROM {table} WHERE {column} > seen.value) "
+        f"FROM seen WHERE seen.value IS NOT NULL"
+        f") SELECT value FROM seen WHERE value IS NOT NULL"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return [row[0] for row in cursor.fetchall()]
