@@ -9,8 +9,16 @@ Timings are never asserted in the test suite.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 class BenchmarkError(RuntimeError):
@@ -61,4 +69,62 @@ def load_average() -> str:
     return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} CPUs"
 
 
-__all__ = ["BenchmarkError", "Target", "load_average", "table"]
+def log(message: str) -> None:
+    """A benchmark's progress line, indented under its heading."""
+    print(f"  {message}", flush=True)
+
+
+def recreate_database(url: str) -> None:
+    """Drop and create the PostgreSQL database ``url`` names (a benchmark's own)."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[-1]
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    try:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as exc:
+        raise BenchmarkError(f"PostgreSQL is needed for this benchmark ({admin}): {exc}") from None
+
+
+def run_child(module: str, what: str, *, keep: str = "", **settings: str) -> Any:
+    """Run ``python -m benchmarks.<module> --child <result file>`` with govdash
+    configured for a benchmark (no debug, quiet logs) plus ``settings``
+    (environment variables; the caller's ``GOVDASH_*`` are dropped, but for
+    those starting with ``keep``), and answer the JSON the child wrote."""
+    env = {
+        **{
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith("GOVDASH_") or (keep and key.startswith(keep))
+        },
+        "GOVDASH_DEBUG": "false",
+        "GOVDASH_SECRET_KEY": "benchmark-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        "GOVDASH_HTTPS": "false",
+        "GOVDASH_LOG_LEVEL": "WARNING",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        **settings,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        completed = subprocess.run(
+            [sys.executable, "-m", f"benchmarks.{module}", "--child", str(out)],
+            cwd=REPO,
+            env=env,
+            check=False,
+        )
+        if completed.returncode != 0 or not out.exists():
+            raise BenchmarkError(f"the {what} benchmark child failed ({completed.returncode})")
+        return json.loads(out.read_text())
+
+
+__all__ = [
+    "BenchmarkError",
+    "Target",
+    "load_average",
+    "log",
+    "recreate_database",
+    "run_child",
+    "table",
+]

@@ -27,11 +27,10 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import BenchmarkError, Target, load_average
+from benchmarks import BenchmarkError, Target, load_average, log, recreate_database, run_child
 
 REPO = Path(__file__).resolve().parent.parent
 RUNS = int(os.environ.get("GOVDASH_BENCH_ASSESS_RUNS", "16000"))
@@ -41,51 +40,19 @@ DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/govdash_bench"
 BENCH_REDIS = os.environ.get("GOVDASH_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
-def log(message: str) -> None:
-    print(f"  {message}", flush=True)
-
-
 # --------------------------------------------------------------------------- parent
-
-
-def _recreate_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[-1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    try:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as exc:
-        raise BenchmarkError(f"PostgreSQL is needed for this benchmark ({admin}): {exc}") from None
 
 
 def run() -> list[Target]:
     url = os.environ.get("GOVDASH_BENCH_DATABASE_URL", DEFAULT_DB)
-    _recreate_database(url)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("GOVDASH_")},
-        "DATABASE_URL": url,
-        "REDIS_URL": BENCH_REDIS,
-        "GOVDASH_DEBUG": "false",
-        "GOVDASH_SECRET_KEY": "benchmark-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-        "GOVDASH_HTTPS": "false",
-        "GOVDASH_LOG_LEVEL": "WARNING",
-        "GOVDASH_ASSESS_BATCH_SIZE": os.environ.get("GOVDASH_ASSESS_BATCH_SIZE", "500"),
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-    }
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "result.json"
-        completed = subprocess.run(
-            [sys.executable, "-m", "benchmarks.assess_bench", "--child", str(out)],
-            cwd=REPO,
-            env=env,
-            check=False,
-        )
-        if completed.returncode != 0 or not out.exists():
-            raise BenchmarkError(f"the assessment benchmark child failed ({completed.returncode})")
-        result = json.loads(out.read_text())
+    recreate_database(url)
+    result = run_child(
+        "assess_bench",
+        "assessment",
+        DATABASE_URL=url,
+        REDIS_URL=BENCH_REDIS,
+        GOVDASH_ASSESS_BATCH_SIZE=os.environ.get("GOVDASH_ASSESS_BATCH_SIZE", "500"),
+    )
 
     inproc, enqueue = result["in_process"], result["enqueue"]
     one, two = result["queue"]["1"], result["queue"]["2"]

@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import F, Q, QuerySet
 
 M = TypeVar("M", bound=models.Model)
@@ -43,24 +43,107 @@ class Keyset:
     def _field(self, name: str) -> models.Field[Any, Any]:
         return self.model._meta.get_field(name)  # type: ignore[return-value]
 
-    def order(self, queryset: QuerySet[M]) -> QuerySet[M]:
+    def order(self, queryset: QuerySet[M], *, reverse: bool = False) -> QuerySet[M]:
+        """``queryset`` in keyset order, or (``reverse``) the other way round:
+        ascending, NULLs last, which an index scan reads backwards."""
+        if reverse:
+            return queryset.order_by(*(F(name).asc(nulls_last=True) for name in self.fields))
         return queryset.order_by(*(F(name).desc(nulls_first=True) for name in self.fields))
 
     def after(self, queryset: QuerySet[M], cursor: str) -> QuerySet[M]:
         """``queryset`` in keyset order, from the row after the one ``cursor`` names."""
-        values = self.decode(cursor)
+        condition = Q(pk__in=[])
+        for part in self._parts(self.decode(cursor), backward=False):
+            condition |= part
+        return self.order(queryset.filter(condition))
+
+    def page(
+        self,
+        queryset: QuerySet[M],
+        size: int,
+        *,
+        after: list[Any] | None = None,
+        before: list[Any] | None = None,
+        from_end: bool = False,
+    ) -> tuple[list[M], bool]:
+        """Up to ``size`` rows in keyset order: the first ones, those right
+        ``after`` (or ``before``) the row with these values (``decode()``'s), or
+        the last ones (``from_end``); and whether more rows lie beyond them in
+        the direction read (after the page, or before it when read backwards).
+
+        No OFFSET and no COUNT: each query is an index range scan that starts at
+        the cursor. A cursor on the edge between NULLs and values of the first
+        column takes a second query (the range of the other kind).
+        """
+        want = size + 1
+        if after is not None:
+            rows = self._collect(queryset, self._parts(after, backward=False), want, reverse=False)
+        elif before is not None:
+            rows = self._collect(queryset, self._parts(before, backward=True), want, reverse=True)
+        else:
+            rows = list(self.order(queryset, reverse=from_end)[:want])
+        more = len(rows) > size
+        rows = rows[:size]
+        if before is not None or from_end:
+            rows.reverse()
+        return rows, more
+
+    def _collect(
+        self, queryset: QuerySet[M], parts: list[Q], want: int, *, reverse: bool
+    ) -> list[M]:
+        rows: list[M] = []
+        for part in parts:
+            rows += list(self.order(queryset.filter(part), reverse=reverse)[: want - len(rows)])
+            if len(rows) >= want:
+                break
+        return rows
+
+    def _parts(self, values: list[Any], *, backward: bool) -> list[Q]:
+        """The rows after (``backward``: before) ``values`` in keyset order, as
+        disjoint conditions in the order they are read. Each bounds the first
+        column by an index condition (``<= v``, ``>= v``, ``IS NULL``, ``IS NOT
+        NULL``), so the scan starts at the cursor rather than at the top of the
+        index and filtering its way down (an OR alone would be read that way)."""
+        first, value = self.fields[0], values[0]
+        rest = self._beyond(self.fields[1:], values[1:], backward=backward)
+        if value is None:
+            nulls = Q(**{f"{first}__isnull": True}) & rest
+            # Descending, NULLs first: after the NULLs come the values; nothing comes before them.
+            return [nulls] if backward else [nulls, Q(**{f"{first}__isnull": False})]
+        if backward:
+            parts = [
+                Q(**{f"{first}__gte": value})
+                & (Q(**{f"{first}__gt": value}) | Q(**{first: value}) & rest)
+            ]
+            if self._field(first).null:
+                parts.append(Q(**{f"{first}__isnull": True}))
+            return parts
+        return [
+            Q(**{f"{first}__lte": value})
+            & (Q(**{f"{first}__lt": value}) | Q(**{first: value}) & rest)
+        ]
+
+    def _beyond(self, fields: tuple[str, ...], values: list[Any], *, backward: bool) -> Q:
+        """Among rows equal on the columns before ``fields``: those after (or before) ``values``."""
         condition = Q(pk__in=[])
         equal = Q()
-        for name, value in zip(self.fields, values, strict=True):
-            # Descending, NULLs first: after a NULL come the non-NULL values; after
-            # a value, the smaller ones.
+        for name, value in zip(fields, values, strict=True):
             if value is None:
-                later, same = Q(**{f"{name}__isnull": False}), Q(**{f"{name}__isnull": True})
+                # Descending, NULLs first: after a NULL come the non-NULL values;
+                # nothing comes before a NULL.
+                beyond = Q(pk__in=[]) if backward else Q(**{f"{name}__isnull": False})
+                same = Q(**{f"{name}__isnull": True})
             else:
-                later, same = Q(**{f"{name}__lt": value}), Q(**{name: value})
-            condition |= equal & later
+                if backward:
+                    beyond = Q(**{f"{name}__gt": value})
+                    if self._field(name).null:
+                        beyond |= Q(**{f"{name}__isnull": True})
+                else:
+                    beyond = Q(**{f"{name}__lt": value})
+                same = Q(**{name: value})
+            condition |= equal & beyond
             equal &= same
-        return self.order(queryset.filter(condition))
+        return condition
 
     def cursor(self, row: models.Model) -> str:
         values = []
@@ -107,3 +190,29 @@ class Keyset:
                 raise bad
             return value
         raise bad
+
+
+def distinct_values(model: type[models.Model], name: str) -> list[Any]:
+    """The distinct values of an indexed, NOT NULL column, in order, read by
+    seeking through its index (one ``MIN(column) WHERE column > previous`` a
+    value: a "loose index scan") rather than by ``SELECT DISTINCT``, which reads
+    every row: a few distinct values of a million rows cost a few index seeks.
+    The same SQL runs on PostgreSQL and SQLite."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    assert not field.null, f"{name} may be NULL"
+    assert getattr(field, "db_index", False) or field.unique, f"{name} is not indexed"
+    quote = connection.ops.quote_name
+    # Names from the model, quoted; no value is written into the SQL.
+    table, column = quote(model._meta.db_table), quote(str(field.column))
+    sql = (
+        f"WITH RECURSIVE seen(value) AS ("  # noqa: S608
+        f"SELECT MIN({column}) FROM {table} "
+        f"UNION ALL "
+        f"SELECT (SELECT MIN({column}) FROM {table} WHERE {column} > seen.value) "
+        f"FROM seen WHERE seen.value IS NOT NULL"
+        f") SELECT value FROM seen WHERE value IS NOT NULL"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return [row[0] for row in cursor.fetchall()]

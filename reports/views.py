@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audit.services import record
 from kernel.csv import csv_lines
 from kernel.http import private_no_store
-from kernel.tables import configure_table
+from kernel.tables import configure_keyset_table
 from reports import charts
 from reports.audit_actions import ReportsAction
 from reports.forms import (
@@ -63,6 +63,7 @@ from reports.services import (
     policy_save_draft,
 )
 from reports.tables import ComplianceRunTable
+from tracking.filters import RUN_TABLE_KEYSETS
 from tracking.models import Experiment
 
 PER_PAGE = 50
@@ -325,7 +326,9 @@ def runs(request: HttpRequest) -> HttpResponse:
     if filters is not None:
         table = ComplianceRunTable(compliance_runs(filters, choices))
         table.caption = f"Runs and their verdicts under {filters.policy.name}"
-        configure_table(request, table, per_page=PER_PAGE)
+        configure_keyset_table(
+            request, table, keysets=RUN_TABLE_KEYSETS, default="-start_time", per_page=PER_PAGE
+        )
         table.load_failed_rules()
     return render(
         request,

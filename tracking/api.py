@@ -34,9 +34,8 @@ from kernel.api import (
     require_valid,
 )
 from kernel.errors import Conflict
-from kernel.keyset import Keyset
 from tracking import links
-from tracking.filters import ExperimentFilter, ModelFilter, RunFilter, runs_for_list
+from tracking.filters import RUN_KEYSET, ExperimentFilter, ModelFilter, RunFilter, runs_for_list
 from tracking.jobs import sync_enqueue
 from tracking.models import (
     AliasChange,
@@ -311,7 +310,6 @@ class ModelQuery(Schema):
 
 
 # The runs' own order (newest first), which the index tracking_run_recent serves.
-RUN_KEYSET = Keyset(Run, ("start_time", "id"))
 
 
 def _filter_data(query: Schema) -> dict[str, str]:

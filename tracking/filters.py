@@ -14,6 +14,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.fields.json import KeyTransform
 
 from kernel.forms import style_uswds
+from kernel.keyset import Keyset
 from tracking.models import (
     AliasChange,
     Experiment,
@@ -60,6 +61,13 @@ RUN_LIST_FIELDS = (
     "experiment__name",
     "experiment__experiment_id",
 )
+
+
+# The order of every run list, pages and API alike: newest first, the id breaking
+# ties; served by the indexes tracking_run_recent and (one experiment's runs)
+# tracking_run_exp_recent, so a page by cursor is a range scan (kernel.keyset).
+RUN_KEYSET = Keyset(Run, ("start_time", "id"))
+RUN_TABLE_KEYSETS = {"start_time": RUN_KEYSET}
 
 
 def runs_for_list() -> RunQuerySet:

@@ -246,7 +246,9 @@ class Run(models.Model):
         ]
         indexes = [
             models.Index(fields=["-start_time", "-id"], name="tracking_run_recent"),
-            models.Index(fields=["experiment", "-start_time"], name="tracking_run_exp_recent"),
+            models.Index(
+                fields=["experiment", "-start_time", "-id"], name="tracking_run_exp_recent"
+            ),
             models.Index(fields=["source", "-changed_at"], name="tracking_run_changed"),
         ]
 

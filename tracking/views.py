@@ -25,10 +25,16 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from kernel.http import private_no_store
-from kernel.tables import configure_table
+from kernel.tables import configure_keyset_table, configure_table
 from tracking import links
 from tracking.alerts import AlertAlreadyAcknowledged, alert_acknowledge
-from tracking.filters import ExperimentFilter, ModelFilter, RunFilter, runs_for_list
+from tracking.filters import (
+    RUN_TABLE_KEYSETS,
+    ExperimentFilter,
+    ModelFilter,
+    RunFilter,
+    runs_for_list,
+)
 from tracking.forms import SourceForm
 from tracking.jobs import QueueUnavailable, sync_enqueue
 from tracking.models import (
@@ -275,7 +281,9 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     table = RunTable(run_filter.qs, exclude=("experiment", "source"))
     table.caption = f"Runs of {experiment.name}"
-    configure_table(request, table, per_page=PER_PAGE)
+    configure_keyset_table(
+        request, table, keysets=RUN_TABLE_KEYSETS, default="-start_time", per_page=PER_PAGE
+    )
     return render(
         request,
         "tracking/experiment_detail.html",
@@ -295,7 +303,9 @@ def runs(request: HttpRequest) -> HttpResponse:
     run_filter = RunFilter(request.GET, queryset=runs_for_list())
     table = RunTable(run_filter.qs)
     table.caption = "Runs"
-    configure_table(request, table, per_page=PER_PAGE)
+    configure_keyset_table(
+        request, table, keysets=RUN_TABLE_KEYSETS, default="-start_time", per_page=PER_PAGE
+    )
     return render(request, "tracking/runs.html", {"filter": run_filter, "table": table})
 
 

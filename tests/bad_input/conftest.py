@@ -21,6 +21,8 @@ class TablePage:
     url: str
     table: str = "table"
     prefix: str = ""
+    # Paged by cursor (kernel.tables.configure_keyset_table), not by number.
+    keyset: bool = False
 
 
 @dataclass
@@ -52,14 +54,18 @@ def table_pages(mirror: Mirror) -> list[TablePage]:
     assert mirror.model is not None
     model = reverse("tracking:model", args=[mirror.model.pk])
     return [
-        TablePage("tracking runs", reverse("tracking:runs")),
+        TablePage("tracking runs", reverse("tracking:runs"), keyset=True),
         TablePage("tracking experiments", reverse("tracking:experiments")),
-        TablePage("experiment runs", reverse("tracking:experiment", args=[mirror.experiment.pk])),
+        TablePage(
+            "experiment runs",
+            reverse("tracking:experiment", args=[mirror.experiment.pk]),
+            keyset=True,
+        ),
         TablePage("tracking models", reverse("tracking:models")),
         TablePage("model versions", model, table="versions", prefix="v-"),
         TablePage("model alias history", model, table="history", prefix="h-"),
         TablePage("source sync history", reverse("tracking:source", args=[mirror.source.name])),
-        TablePage("compliance runs", reverse("reports:runs")),
+        TablePage("compliance runs", reverse("reports:runs"), keyset=True),
         TablePage("audit log", reverse("audit:log")),
     ]
 

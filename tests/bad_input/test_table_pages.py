@@ -8,10 +8,11 @@ import ast
 from pathlib import Path
 
 import pytest
+from django.core import signing
 
 from kernel.http import MAX_ROWS_PER_PAGE
 from kernel.tables import MAX_PAGE
-from tests.bad_input.conftest import TABLE_PAGES, World
+from tests.bad_input.conftest import TABLE_PAGES, TablePage, World
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,12 +60,17 @@ def test_page_sizes_up_to_the_cap_are_honoured(world: World, page_name: str) -> 
 @pytest.mark.parametrize("page_name", TABLE_PAGES)
 def test_a_page_past_the_last_shows_the_last_page(world: World, page_name: str) -> None:
     page = world.table_page(page_name)
-    response = world.client.get(
-        page.url, {page.prefix + "per_page": "1", page.prefix + "page": "1000000"}
-    )
+    # A keyset table has no page numbers (a stale one shows the first page): its last
+    # page is asked for by name.
+    last = {page.prefix + "cursor": "last"} if page.keyset else {page.prefix + "page": "1000000"}
+    response = world.client.get(page.url, {page.prefix + "per_page": "1", **last})
     assert response.status_code == 200
     table = response.context[page.table]
-    assert table.page.number == table.paginator.num_pages
+    assert not table.page.has_next()
+    if page.keyset:
+        assert table.page.has_previous()
+    else:
+        assert table.page.number == table.paginator.num_pages
 
 
 @pytest.mark.parametrize("page_name", TABLE_PAGES)
@@ -72,7 +78,7 @@ def test_an_empty_value_means_the_default(world: World, page_name: str) -> None:
     page = world.table_page(page_name)
     response = world.client.get(page.url, {page.prefix + "per_page": "", page.prefix + "page": ""})
     assert response.status_code == 200
-    assert response.context[page.table].page.number == 1
+    assert not response.context[page.table].page.has_previous()
 
 
 def test_every_value_of_a_repeated_parameter_is_checked(world: World) -> None:
@@ -97,3 +103,55 @@ def test_no_view_configures_a_table_but_through_the_kernel() -> None:
                 if "RequestConfig" in names:
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert offenders == []
+
+
+KEYSET_PAGES = [name for name in TABLE_PAGES if name.endswith("runs")]
+
+
+def _cursors(world: World, page: TablePage) -> tuple[str, str]:
+    """The Next cursor of the first page, newest first and oldest first."""
+    found = []
+    for sort in ("-start_time", "start_time"):
+        response = world.client.get(page.url, {page.prefix + "per_page": "1", "sort": sort})
+        found.append(response.context[page.table].page.next_cursor)
+    assert all(found)
+    return found[0], found[1]
+
+
+@pytest.mark.parametrize("page_name", KEYSET_PAGES)
+def test_a_cursor_the_table_did_not_hand_out_is_a_400(world: World, page_name: str) -> None:
+    page = world.table_page(page_name)
+    assert page.keyset
+    newest, oldest = _cursors(world, page)
+    value, signature = newest.rsplit(":", 1)
+    # Signed by this table, but not a cursor of its keyset: still refused.
+    signed_garbage = signing.Signer(salt=f"kernel.tables.keyset:{page.prefix}:-start_time").sign(
+        "nW1tdXQ"
+    )
+    refused = [
+        "abc",
+        "next",
+        "LAST",
+        "x" * 5000,
+        value,  # no signature
+        value + ":" + signature[:-2] + "AA",  # a forged signature
+        value.replace("n", "p", 1) + ":" + signature,  # the direction changed
+        signed_garbage,
+    ]
+    answers = {}
+    for cursor in refused:
+        response = world.client.get(page.url, {page.prefix + "cursor": cursor})
+        answers[cursor[:40]] = (
+            response.status_code,
+            "is not a cursor this table handed out" in response.content.decode(),
+        )
+    assert answers == {cursor[:40]: (400, True) for cursor in refused}
+    # A cursor of one order is not taken by the other.
+    response = world.client.get(page.url, {page.prefix + "cursor": oldest})
+    assert response.status_code == 400
+    response = world.client.get(page.url, {page.prefix + "cursor": newest, "sort": "start_time"})
+    assert response.status_code == 400
+    # ... and each is taken by its own.
+    assert world.client.get(page.url, {page.prefix + "cursor": newest}).status_code == 200
+    ok = world.client.get(page.url, {page.prefix + "cursor": oldest, "sort": "start_time"})
+    assert ok.status_code == 200
