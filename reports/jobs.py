@@ -7,7 +7,6 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import Q
 from django.utils import timezone
 from rq import get_current_job
 
@@ -25,6 +24,7 @@ from kernel.queues import (
 )
 from kernel.reconcile import Recovery
 from reports.models import Assessment, AssessmentBatch, AssessmentRequest, Policy
+from reports.selectors.assessing import overdue_batches
 from reports.services import (
     GAVE_UP,
     RECOVERED,
@@ -367,9 +367,4 @@ class BatchReconciler:
         return done
 
     def overdue(self) -> int:
-        now = timezone.now()
-        stale = now - dt.timedelta(seconds=settings.ASSESS_STALE_SECONDS)
-        return AssessmentBatch.objects.filter(
-            Q(status=AssessmentBatch.Status.RUNNING, heartbeat_at__lt=stale)
-            | Q(status=AssessmentBatch.Status.UNQUEUED)
-        ).count()
+        return overdue_batches().count()
