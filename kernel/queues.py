@@ -14,7 +14,7 @@ import redis
 from django.conf import settings
 from django.utils.module_loading import import_string
 from redis.exceptions import RedisError
-from rq import Queue
+from rq import Queue, Worker
 from rq.job import Job, JobStatus
 
 from kernel.errors import Unavailable, one_line
@@ -100,6 +100,18 @@ def queue_health(*, timeout: float = 2.0) -> QueueHealth:
     except (RedisError, OSError) as exc:
         return QueueHealth(ok=False, inline=False, depths=depths, error=one_line(exc))
     return QueueHealth(ok=True, inline=False, depths=depths)
+
+
+def workers_listening(name: str) -> int:
+    """How many RQ workers listen on queue ``name`` now (registered with Redis;
+    a worker that died without cleaning up drops out when its registration
+    expires). With jobs inline there are none to ask: 1. Raises
+    ``QueueUnavailable`` when Redis cannot be reached."""
+    if settings.JOBS_INLINE:
+        return 1
+    with queue_errors():
+        connection = redis_connection(timeout=10.0)
+        return len(Worker.all(connection=connection, queue=Queue(name, connection=connection)))
 
 
 class JobState(StrEnum):

@@ -51,6 +51,35 @@ class Recovery:
     reason: str
 
 
+@dataclass(frozen=True)
+class WorkAttention:
+    """Background work a page shows a person (``templates/includes/_work_attention.html``):
+    ``state`` is "overdue" (queued or running past its threshold now) or what
+    recovery did ("requeued", "failed"); ``at`` is since when, or when it was
+    recovered; ``reason`` says why. Built by the apps' selectors."""
+
+    what: str
+    state: str
+    at: dt.datetime | None
+    reason: str
+    url: str = ""
+
+    @property
+    def state_label(self) -> str:
+        return ATTENTION_LABELS.get(self.state, self.state)
+
+
+ATTENTION_LABELS = {
+    "overdue": "Overdue",
+    "requeued": "Recovered: queued again",
+    "failed": "Recovered: failed",
+}
+# How long a page keeps showing what recovery did.
+RECOVERED_SHOWN_FOR = dt.timedelta(hours=24)
+# At most this many items of each kind on a page (the query count stays the same).
+ATTENTION_ROWS = 10
+
+
 class Reconciler(Protocol):
     def reconcile(self) -> list[Recovery]:
         """Recover what is stuck; return what was done."""

@@ -7,7 +7,6 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import Q
 from django.utils import timezone
 from rq import get_current_job
 
@@ -25,17 +24,18 @@ from kernel.queues import (
 )
 from kernel.reconcile import Recovery
 from reports.models import Assessment, AssessmentBatch, AssessmentRequest, Policy
+from reports.selectors.assessing import overdue_batches
 from reports.services import (
+    GAVE_UP,
+    RECOVERED,
+    assess_recover,
     assess_runs,
     assessment_request_pending,
     batch_claim,
     batch_finish,
-    batch_give_up,
     batch_queued,
-    batch_requeue,
     batches_not_queued,
     batches_queued_again,
-    batches_recovered,
     batches_take_unqueued,
 )
 from reports.writeback import writeback_assessments
@@ -249,33 +249,38 @@ def _waiting_reason(
     return ""
 
 
-def _put_back(
-    batch: AssessmentBatch, *, reason: str, error: str | None = None
-) -> AssessmentBatch | None:
-    """Requeue one batch under a new job id (compare-and-swap first, so the
-    job is queued once however many callers try); None if another caller won."""
-    job_id = new_job_id()
-    if not batch_requeue(batch, new_job_id=job_id, error=error):
-        return None
+def _recover(
+    found: list[tuple[AssessmentBatch, str, str | None]], *, action: str
+) -> list[Recovery]:
+    """Move the batches found (each with its reason and the error to keep),
+    audited in the same transaction (``assess_recover``); then queue the jobs
+    of those requeued. A batch another caller moved first is left to it."""
+    by_reason: dict[tuple[str, str | None], list[AssessmentBatch]] = {}
+    for batch, reason, error in found:
+        by_reason.setdefault((reason, error), []).append(batch)
+    done: list[Recovery] = []
+    for (reason, error), batches in by_reason.items():
+        moved = assess_recover(
+            batches=batches, action=action, reason=reason, error=error, new_job_ids=new_job_id
+        )
+        if action == RECOVERED:
+            _queue_again(moved)
+        done.extend(Recovery("assessment batch", batch.pk, action, reason) for batch in moved)
+    return done
+
+
+def _queue_again(batches: list[AssessmentBatch]) -> None:
+    """Queue the jobs of batches recovery took back, under the job ids their
+    rows name; those the queue cannot take wait as "not queued"."""
     try:
         with queue_errors():
-            get_queue(QUEUE).enqueue(
-                assess_batch_job, batch.pk, job_timeout=JOB_TIMEOUT, job_id=job_id
-            )
+            queue = get_queue(QUEUE)
+            for batch in batches:
+                queue.enqueue(
+                    assess_batch_job, batch.pk, job_timeout=JOB_TIMEOUT, job_id=batch.job_id
+                )
     except QueueUnavailable as exc:
-        batches_not_queued(batches=[batch], error=str(exc), retry=True)
-    return batch
-
-
-def _recover(
-    found: list[tuple[AssessmentBatch, str]], *, action: str, done: list[Recovery]
-) -> None:
-    by_reason: dict[str, list[AssessmentBatch]] = {}
-    for batch, reason in found:
-        by_reason.setdefault(reason, []).append(batch)
-        done.append(Recovery("assessment batch", batch.pk, action, reason))
-    for reason, batches in by_reason.items():
-        batches_recovered(batches=batches, action=action, reason=reason)
+        batches_not_queued(batches=batches, error=str(exc), retry=True)
 
 
 def recover_running_batches(*, older_than: dt.timedelta | None = None) -> list[Recovery]:
@@ -293,8 +298,8 @@ def recover_running_batches(*, older_than: dt.timedelta | None = None) -> list[R
         infos = job_infos(b.job_id for b in running)
     except QueueUnavailable:
         infos = None  # judged by heartbeat alone
-    requeued: list[tuple[AssessmentBatch, str]] = []
-    failed: list[tuple[AssessmentBatch, str]] = []
+    requeued: list[tuple[AssessmentBatch, str, str | None]] = []
+    failed: list[tuple[AssessmentBatch, str, str | None]] = []
     for batch in running:
         info = infos.get(batch.job_id) if infos is not None else None
         reason = _lost_reason(batch, info, cutoff)
@@ -302,14 +307,10 @@ def recover_running_batches(*, older_than: dt.timedelta | None = None) -> list[R
             continue
         if batch.attempts >= MAX_ATTEMPTS:
             error = f"{reason}; gave up after {batch.attempts} attempts"
-            if batch_give_up(batch, error=error):
-                failed.append((batch, error))
-        elif _put_back(batch, reason=reason, error=f"{reason}; retrying"):
-            requeued.append((batch, reason))
-    done: list[Recovery] = []
-    _recover(requeued, action="requeued", done=done)
-    _recover(failed, action="failed", done=done)
-    return done
+            failed.append((batch, error, error))
+        else:
+            requeued.append((batch, reason, f"{reason}; retrying"))
+    return _recover(requeued, action=RECOVERED) + _recover(failed, action=GAVE_UP)
 
 
 def recover_queued_batches() -> list[Recovery]:
@@ -328,14 +329,12 @@ def recover_queued_batches() -> list[Recovery]:
     infos = job_infos(b.job_id for b in waiting)  # QueueUnavailable: nothing to do now
     if infos is None:
         return []
-    requeued: list[tuple[AssessmentBatch, str]] = []
+    found: list[tuple[AssessmentBatch, str, str | None]] = []
     for batch in waiting:
         reason = _waiting_reason(batch, infos.get(batch.job_id), now, grace)
-        if reason and _put_back(batch, reason=reason):
-            requeued.append((batch, reason))
-    done: list[Recovery] = []
-    _recover(requeued, action="requeued", done=done)
-    return done
+        if reason:
+            found.append((batch, reason, None))
+    return _recover(found, action=RECOVERED)
 
 
 def requeue_lost_batches(
@@ -368,9 +367,4 @@ class BatchReconciler:
         return done
 
     def overdue(self) -> int:
-        now = timezone.now()
-        stale = now - dt.timedelta(seconds=settings.ASSESS_STALE_SECONDS)
-        return AssessmentBatch.objects.filter(
-            Q(status=AssessmentBatch.Status.RUNNING, heartbeat_at__lt=stale)
-            | Q(status=AssessmentBatch.Status.UNQUEUED)
-        ).count()
+        return overdue_batches().count()

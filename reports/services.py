@@ -7,7 +7,7 @@ import hashlib
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import yaml
@@ -615,45 +615,51 @@ def batch_queued(batch: AssessmentBatch, *, job_id: str) -> None:
         )
 
 
-def batch_requeue(batch: AssessmentBatch, *, new_job_id: str, error: str | None = None) -> bool:
-    """Recovery takes ``batch`` back for the queue under ``new_job_id``:
-    queued or running -> queued, compare-and-swap on the status, job id and
-    attempts the caller saw, so two callers (or a worker finishing meanwhile)
-    never both win. ``error`` (if given) says why, for the pages."""
-    fields: dict[str, Any] = {
-        "status": AssessmentBatch.Status.QUEUED,
-        "job_id": new_job_id,
-        "heartbeat_at": timezone.now(),
-    }
-    if error is not None:
-        fields["error"] = error
-    moved = AssessmentBatch.objects.filter(
-        pk=batch.pk, status=batch.status, job_id=batch.job_id, attempts=batch.attempts
-    ).update(**fields)
-    if moved:
-        batch.status = AssessmentBatch.Status.QUEUED
-        batch.job_id = new_job_id
-    return bool(moved)
-
-
-def batch_give_up(batch: AssessmentBatch, *, error: str) -> bool:
-    """running -> failed for good (compare-and-swap as in ``batch_requeue``)."""
-    return bool(
-        AssessmentBatch.objects.filter(
-            pk=batch.pk,
-            status=AssessmentBatch.Status.RUNNING,
-            job_id=batch.job_id,
-            attempts=batch.attempts,
-        ).update(status=AssessmentBatch.Status.FAILED, error=error, heartbeat_at=timezone.now())
-    )
+RECOVERED = "requeued"
+GAVE_UP = "failed"
 
 
 @transaction.atomic
-def batches_recovered(*, batches: Sequence[AssessmentBatch], action: str, reason: str) -> None:
-    """Audit what recovery did to batches: one ``reports.assess_recover`` event
-    per request ("requeued" a success, "failed" a failure)."""
-    by_request: dict[int, list[AssessmentBatch]] = {}
+def assess_recover(
+    *,
+    batches: Sequence[AssessmentBatch],
+    action: str,
+    reason: str,
+    error: str | None = None,
+    new_job_ids: Callable[[], str],
+) -> list[AssessmentBatch]:
+    """Recovery moves ``batches`` and audits it in the same transaction
+    (docs/architecture.md, Audit): one ``reports.assess_recover`` event per
+    request, for the batches that moved. Each move is a compare-and-swap on
+    the status, job id and attempts the caller saw, so of two callers (or a
+    worker finishing meanwhile) one wins and the other moves nothing.
+
+    - ``action="requeued"``: queued or running -> queued under a new job id
+      (from ``new_job_ids``), set on the returned batches for the caller to
+      queue once this commits; ``error`` (if given) says why, for the pages.
+    - ``action="failed"``: running -> failed for good with ``error`` (or
+      ``reason``)."""
+    if action not in (RECOVERED, GAVE_UP):
+        raise ValueError(f"unknown recovery action {action!r}")
+    moved: list[AssessmentBatch] = []
     for batch in batches:
+        fields: dict[str, Any] = {"heartbeat_at": timezone.now()}
+        if action == RECOVERED:
+            fields.update(status=AssessmentBatch.Status.QUEUED, job_id=new_job_ids())
+            if error is not None:
+                fields["error"] = error
+        else:
+            if batch.status != AssessmentBatch.Status.RUNNING:
+                continue
+            fields.update(status=AssessmentBatch.Status.FAILED, error=error or reason)
+        if AssessmentBatch.objects.filter(
+            pk=batch.pk, status=batch.status, job_id=batch.job_id, attempts=batch.attempts
+        ).update(**fields):
+            for key, value in fields.items():
+                setattr(batch, key, value)
+            moved.append(batch)
+    by_request: dict[int, list[AssessmentBatch]] = {}
+    for batch in moved:
         by_request.setdefault(batch.request_id, []).append(batch)
     requests = AssessmentRequest.objects.in_bulk(list(by_request))
     for request_id, group in sorted(by_request.items()):
@@ -662,7 +668,7 @@ def batches_recovered(*, batches: Sequence[AssessmentBatch], action: str, reason
             system_actor=SystemActor.SYSTEM,
             target=requests[request_id],
             outcome=(
-                AuditEvent.Outcome.FAILURE if action == "failed" else AuditEvent.Outcome.SUCCESS
+                AuditEvent.Outcome.FAILURE if action == GAVE_UP else AuditEvent.Outcome.SUCCESS
             ),
             data={
                 "action": action,
@@ -671,6 +677,7 @@ def batches_recovered(*, batches: Sequence[AssessmentBatch], action: str, reason
                 "runs": sum(len(b.run_ids) for b in group),
             },
         )
+    return moved
 
 
 def _enqueue_event(

@@ -37,7 +37,7 @@ from reports.jobs import AssessmentNotQueued, assess_pending
 from reports.models import Policy
 from reports.permissions import ASSESS_RUNS, EDIT_POLICY, PUBLISH_POLICY
 from reports.rules import RISK_LEVELS
-from reports.selectors.assessing import assessment_activity
+from reports.selectors.assessing import assessment_activity, batches_needing_attention
 from reports.selectors.common import RISK_LABELS, ComplianceFilters
 from reports.selectors.dashboard import (
     ComplianceSummary,
@@ -250,6 +250,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {
         "form": form,
         "filters": filters,
+        "attention": batches_needing_attention(),
         **_activity(),
     }
     if filters is not None:

@@ -22,10 +22,10 @@ from kernel.queues import JobInfo, JobState, QueueUnavailable, job_infos, new_jo
 from kernel.reconcile import Recovery
 from tracking.jobs import enqueue_sync_job, sync_enqueue
 from tracking.models import SyncRun
+from tracking.selectors import overdue_syncs, stale_after
 from tracking.services import (
     SyncAlreadyRunning,
     lost_in_a_row,
-    stale_after,
     stale_reason,
     sync_reap,
     sync_requeued,
@@ -120,8 +120,4 @@ class SyncReconciler:
         return True
 
     def overdue(self) -> int:
-        cutoff = timezone.now() - stale_after()
-        return (
-            SyncRun.objects.filter(status=SyncRun.Status.RUNNING, heartbeat_at__lt=cutoff).count()
-            + SyncRun.objects.filter(status=SyncRun.Status.QUEUED, created_at__lt=cutoff).count()
-        )
+        return overdue_syncs().count()

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+import datetime as dt
 
+from django.conf import settings
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.selectors import recent_events
 from kernel.errors import Conflict, NotFound
+from kernel.reconcile import ATTENTION_ROWS, RECOVERED_SHOWN_FOR, WorkAttention
+from tracking.audit_actions import TrackingAction
 from tracking.models import (
     AliasChange,
     Experiment,
@@ -78,3 +86,74 @@ def run_by_mlflow_id(run_id: str, source: str | None) -> Run:
 def alias_history(model: RegisteredModel) -> QuerySet[AliasChange]:
     """Every observed move of the model's aliases, newest first, with who acknowledged it."""
     return model.alias_changes.select_related("acknowledged_by")
+
+
+# --------------------------------------------------------------------------- work needing attention
+
+
+def stale_after() -> dt.timedelta:
+    """A sync queued or running without a report for this long is overdue
+    (``GOVDASH_SYNC_STALE_SECONDS``); a running one has lost its worker."""
+    return dt.timedelta(seconds=settings.SYNC_STALE_SECONDS)
+
+
+def overdue_syncs(*, now: dt.datetime | None = None) -> QuerySet[SyncRun]:
+    """Syncs queued, or running without a heartbeat, for longer than
+    ``stale_after()``: the one definition the sources page and the count in
+    ``/healthz`` share (docs/operations.md, Recovery)."""
+    cutoff = (now or timezone.now()) - stale_after()
+    return SyncRun.objects.filter(
+        Q(status=SyncRun.Status.RUNNING, heartbeat_at__lt=cutoff)
+        | Q(status=SyncRun.Status.QUEUED, created_at__lt=cutoff)
+    )
+
+
+def _sync_url(source_name: str) -> str:
+    return reverse("tracking:source", args=[source_name]) if source_name else ""
+
+
+def syncs_needing_attention(*, limit: int = ATTENTION_ROWS) -> list[WorkAttention]:
+    """Syncs overdue now, then what recovery did to syncs lately (when and
+    why, from the audit trail), in two queries however many there are."""
+    now = timezone.now()
+    limit_seconds = settings.SYNC_STALE_SECONDS
+    items = []
+    for sync_run in overdue_syncs(now=now).select_related("source").order_by("created_at")[:limit]:
+        if sync_run.status == SyncRun.Status.RUNNING:
+            at = sync_run.heartbeat_at
+            reason = (
+                f"running, no progress reported for over {limit_seconds} s: its worker may "
+                "be gone; the maintenance tick fails it and resumes from its checkpoint"
+            )
+        else:
+            at = sync_run.created_at
+            reason = (
+                f"queued for over {limit_seconds} s and not started: is a worker "
+                "listening on the sync queue?"
+            )
+        items.append(
+            WorkAttention(
+                what=f"Sync #{sync_run.pk} of {sync_run.source.name}",
+                state="overdue",
+                at=at,
+                reason=reason,
+                url=_sync_url(sync_run.source.name),
+            )
+        )
+    recovered = recent_events(
+        actions=(TrackingAction.SYNC_REQUEUED, TrackingAction.SYNC_LOST),
+        since=now - RECOVERED_SHOWN_FOR,
+        limit=limit,
+    )
+    for event in recovered:
+        source_name = str(event.data.get("source", ""))
+        items.append(
+            WorkAttention(
+                what=f"Sync #{event.target_id} of {source_name}",
+                state="failed" if event.action == TrackingAction.SYNC_LOST else "requeued",
+                at=event.timestamp,
+                reason=str(event.data.get("reason", "")),
+                url=_sync_url(source_name),
+            )
+        )
+    return items

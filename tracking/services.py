@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from typing import Any
@@ -21,6 +20,7 @@ from tracking import mlflow as remote
 from tracking import secrets
 from tracking.audit_actions import TrackingAction
 from tracking.models import RegisteredModel, Run, Source, SyncRun
+from tracking.selectors import overdue_syncs
 from tracking.signals import sync_finished
 from tracking.sources import client_for
 from tracking.sync import FULL_SYNC_EVERY, ProgressCallback, _Sync
@@ -29,11 +29,6 @@ logger = logging.getLogger(__name__)
 
 # Where a sync's worker was lost: the phase of a sync failed by recovery.
 LOST_PHASE = "lost"
-
-
-def stale_after() -> dt.timedelta:
-    """A running sync that has not reported for this long has lost its worker."""
-    return dt.timedelta(seconds=settings.SYNC_STALE_SECONDS)
 
 
 class SyncAlreadyRunning(Conflict):
@@ -156,10 +151,7 @@ def stale_reason() -> str:
 def reap_stale_syncs(*, source: Source | None = None) -> list[SyncRun]:
     """Fail syncs whose worker died (of ``source``, or of every source):
     nothing stays 'running' forever. Returns the syncs failed."""
-    cutoff = timezone.now() - stale_after()
-    stale = SyncRun.objects.select_related("source").filter(
-        status=SyncRun.Status.RUNNING, heartbeat_at__lt=cutoff
-    )
+    stale = overdue_syncs().select_related("source").filter(status=SyncRun.Status.RUNNING)
     if source is not None:
         stale = stale.filter(source=source)
     return [sync_run for sync_run in stale if sync_reap(sync_run, reason=stale_reason())]

@@ -53,6 +53,7 @@ from tracking.selectors import (
     last_sync_by_source,
     mirror_counts,
     model_versions_of_run,
+    syncs_needing_attention,
 )
 from tracking.services import SyncAlreadyRunning, source_create
 from tracking.tables import (
@@ -157,6 +158,7 @@ def sources(request: HttpRequest) -> HttpResponse:
         "tracking/sources.html",
         {
             "panels": panels,
+            "attention": syncs_needing_attention(),
         },
     )
 

@@ -10,9 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
+from audit.selectors import recent_events
+from kernel.reconcile import ATTENTION_ROWS, RECOVERED_SHOWN_FOR, WorkAttention
+from reports.audit_actions import ReportsAction
 from reports.models import Assessment, AssessmentBatch, AssessmentRequest, Policy, PolicyVersion
 from tracking.models import Run, RunQuerySet
 
@@ -189,3 +193,80 @@ def assessment_activity(*, limit: int = ACTIVITY_REQUESTS) -> list[RequestProgre
         )[:limit]
     )
     return request_progress(requests)
+
+
+# --------------------------------------------------------------------------- work needing attention
+
+
+def overdue_batches(*, now: dt.datetime | None = None) -> QuerySet[AssessmentBatch]:
+    """Batches past ``GOVDASH_ASSESS_STALE_SECONDS``: running without a
+    heartbeat, or queued (since they were last put on the queue) and not
+    started; and every batch the job queue could not take. The one definition
+    the assessment pages and the count in ``/healthz`` share
+    (docs/operations.md, Recovery)."""
+    stale = (now or timezone.now()) - dt.timedelta(seconds=settings.ASSESS_STALE_SECONDS)
+    running = Q(status=AssessmentBatch.Status.RUNNING) & (
+        Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True)
+    )
+    queued = Q(status=AssessmentBatch.Status.QUEUED) & (
+        Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, request__created_at__lt=stale)
+    )
+    return AssessmentBatch.objects.filter(
+        running | queued | Q(status=AssessmentBatch.Status.UNQUEUED)
+    )
+
+
+def _overdue_reason(batch: AssessmentBatch, seconds: int) -> str:
+    if batch.status == AssessmentBatch.Status.RUNNING:
+        return (
+            f"running, no progress reported for over {seconds} s: its worker may be gone; "
+            "the maintenance tick queues it again"
+        )
+    if batch.status == AssessmentBatch.Status.UNQUEUED:
+        return f"not queued: {batch.error}; queued again once the job queue is back"
+    return (
+        f"queued for over {seconds} s and not started: is a worker listening on the assess queue?"
+    )
+
+
+def _policy(batch: AssessmentBatch) -> str:
+    version = batch.request.policy_version
+    return f"{version.policy.name} v{version.number}"
+
+
+def batches_needing_attention(*, limit: int = ATTENTION_ROWS) -> list[WorkAttention]:
+    """Assessment batches overdue now, then what recovery did to batches lately
+    (when and why, from the audit trail), in two queries however many there are."""
+    now = timezone.now()
+    seconds = settings.ASSESS_STALE_SECONDS
+    overdue = (
+        overdue_batches(now=now)
+        .select_related("request__policy_version__policy")
+        .defer("run_ids")
+        .order_by("request__created_at", "pk")[:limit]
+    )
+    items = [
+        WorkAttention(
+            what=f"Batch #{batch.pk} of assessment request #{batch.request_id} ({_policy(batch)})",
+            state="overdue",
+            at=batch.heartbeat_at or batch.request.created_at,
+            reason=_overdue_reason(batch, seconds),
+        )
+        for batch in overdue
+    ]
+    recovered = recent_events(
+        actions=(ReportsAction.ASSESS_RECOVER,), since=now - RECOVERED_SHOWN_FOR, limit=limit
+    )
+    for event in recovered:
+        batches = event.data.get("batches") or []
+        which = ", ".join(f"#{pk}" for pk in batches)
+        items.append(
+            WorkAttention(
+                what=f"Batch{'es' if len(batches) != 1 else ''} {which} of assessment request "
+                f"#{event.target_id}",
+                state=str(event.data.get("action", "")),
+                at=event.timestamp,
+                reason=str(event.data.get("reason", "")),
+            )
+        )
+    return items

@@ -87,3 +87,35 @@ def test_healthz_reports_overdue_work_and_a_scheduler_that_stopped_ticking(clien
     assert body["scheduler"]["ok"] is True
     assert body["overdue"]["syncs"] == 0
     connection.delete(LAST_TICK_KEY)
+
+
+def test_healthz_counts_queued_batches_older_than_the_assess_stale_threshold_as_overdue(
+    client: Client, default_policy, settings
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from reports.models import AssessmentBatch
+    from reports.services import assessment_request_create
+    from tests import factories
+
+    def overdue_batches() -> int:
+        return client.get("/healthz").json()["overdue"]["assessment batches"]
+
+    request = assessment_request_create(
+        version=default_policy, runs=[factories.run().pk], reason="test"
+    )
+    batch = request.batches.get()
+    AssessmentBatch.objects.filter(pk=batch.pk).update(heartbeat_at=timezone.now())
+    assert overdue_batches() == 0  # just put on the queue
+
+    stale = dt.timedelta(seconds=settings.ASSESS_STALE_SECONDS + 5)
+    AssessmentBatch.objects.filter(pk=batch.pk).update(heartbeat_at=timezone.now() - stale)
+    assert overdue_batches() == 1  # queued past the threshold, no worker took it
+
+    # Never handed to the queue: judged by when it was requested.
+    AssessmentBatch.objects.filter(pk=batch.pk).update(heartbeat_at=None)
+    assert overdue_batches() == 0
+    type(request).objects.filter(pk=request.pk).update(created_at=timezone.now() - stale)
+    assert overdue_batches() == 1

@@ -11,6 +11,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
 from govdash.demo.mlflow_server import MlflowServer
+from tests.integration.faults import PrivateRedis
 
 
 @dataclass
@@ -62,3 +63,21 @@ def population(mlflow_server: MlflowServer) -> Population:
     pop.deleted = pop.compliant.pop()
     client.delete_run(pop.deleted)
     return pop
+
+
+@pytest.fixture
+def private_redis(settings):  # type: ignore[no-untyped-def]
+    """A redis-server of the test's own (``faults.PrivateRedis``), which this
+    process and ``env``'s subprocesses use; killed at the end."""
+    server = PrivateRedis().start()
+    settings.REDIS_URL = server.url
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def env(subprocess_env, private_redis):  # type: ignore[no-untyped-def]
+    """The environment of subprocesses (workers, scheduler, commands) on ``private_redis``."""
+    return {**subprocess_env, "REDIS_URL": private_redis.url}

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import redis
 
@@ -111,9 +112,21 @@ class HangingServer:
         self.sock.close()
 
 
-def worker(env: dict[str, str], *queues: str, burst: bool = True) -> subprocess.Popen[bytes]:
-    """``manage.py rqworker`` as the README runs it, in a session of its own."""
-    args = [sys.executable, "manage.py", "rqworker", *queues] + (["--burst"] if burst else [])
+# The production recipe (README.md, "Running it in production"; the unit files
+# in docs/operations.md, Supervision): the fault tests start every worker and
+# the scheduler with exactly these command lines, and test_recipe.py holds the
+# README, the unit files and `make demo` to them. Workers run without
+# --with-scheduler: retries go through the maintenance tick.
+WORKER_COMMAND = ("manage.py", "rqworker", "default", "sync", "assess", "reports")
+SCHEDULER_COMMAND = ("manage.py", "scheduler")
+# The one flag a test adds: a burst worker stops once the queues are empty.
+BURST = "--burst"
+
+
+def worker(env: dict[str, str], *, burst: bool = True) -> subprocess.Popen[bytes]:
+    """``WORKER_COMMAND``, in a session of its own (``kill_tree`` kills it and
+    its work horse together, as a dying machine would)."""
+    args = [sys.executable, *WORKER_COMMAND] + ([BURST] if burst else [])
     return subprocess.Popen(
         args,
         cwd=ROOT,
@@ -124,9 +137,21 @@ def worker(env: dict[str, str], *queues: str, burst: bool = True) -> subprocess.
     )
 
 
-def run_worker(env: dict[str, str], *queues: str) -> None:
-    process = worker(env, *queues)
+def run_worker(env: dict[str, str]) -> None:
+    """One burst worker, to the end of the queued work."""
+    process = worker(env)
     assert process.wait(timeout=300) == 0, process.stderr.read().decode()[-3000:]  # type: ignore[union-attr]
+
+
+def scheduler(env: dict[str, str], *, stderr: IO[str]) -> subprocess.Popen[bytes]:
+    """``SCHEDULER_COMMAND``, as the README runs it (exactly one)."""
+    return subprocess.Popen(
+        [sys.executable, *SCHEDULER_COMMAND],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
 
 
 def kill_tree(pid: int) -> None:

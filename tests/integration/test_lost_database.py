@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 
 from reports.models import AssessmentRequest
-from tests.integration.faults import ROOT, HangingServer, PrivateRedis, wait_for
+from tests.integration.faults import ROOT, HangingServer, wait_for
 from tests.integration.test_recovery import _runs
 from tracking.jobs import sync_enqueue
 from tracking.models import SyncRun
@@ -21,15 +21,10 @@ pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def env(subprocess_env, settings, db_vendor):  # type: ignore[no-untyped-def]
+def env(db_vendor, env):  # type: ignore[no-untyped-def]
     if db_vendor != "postgresql":
         pytest.skip("needs PostgreSQL (DATABASE_URL=postgres://...)")
-    server = PrivateRedis().start()
-    settings.REDIS_URL = server.url
-    try:
-        yield {**subprocess_env, "REDIS_URL": server.url}
-    finally:
-        server.kill()
+    return env
 
 
 def _kill_other_backends() -> int:

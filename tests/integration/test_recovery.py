@@ -9,8 +9,6 @@ manual step: only what the scheduler's ticks and the workers do."""
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 
 import pytest
 from django.db.models import Count, Q
@@ -25,12 +23,11 @@ from reports.jobs import assess_pending
 from reports.models import Assessment, AssessmentBatch
 from tests import factories
 from tests.integration.faults import (
-    ROOT,
     HangingServer,
-    PrivateRedis,
     free_port,
     kill_tree,
     run_worker,
+    scheduler,
     wait_for,
     worker,
 )
@@ -41,21 +38,6 @@ from tracking.services import source_create
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 LONG_AGO = timezone.now() - dt.timedelta(days=1)
-
-
-@pytest.fixture
-def private_redis(settings):  # type: ignore[no-untyped-def]
-    server = PrivateRedis().start()
-    settings.REDIS_URL = server.url
-    try:
-        yield server
-    finally:
-        server.kill()
-
-
-@pytest.fixture
-def env(subprocess_env, private_redis):  # type: ignore[no-untyped-def]
-    return {**subprocess_env, "REDIS_URL": private_redis.url}
 
 
 def _runs(count: int) -> None:
@@ -114,7 +96,7 @@ def test_batches_whose_jobs_redis_lost_are_queued_again_by_the_maintenance_tick(
 
     assert summary == {"assessment batch requeued": 4}
     assert get_queue("assess").count == 4
-    run_worker(env, "assess")
+    run_worker(env)
     _assert_converged(1000)
     recovered = AuditEvent.objects.filter(action="reports.assess_recover")
     assert recovered.count() == 1
@@ -129,7 +111,7 @@ def test_a_second_tick_does_not_queue_the_batches_twice(env, private_redis, defa
     maintenance_tick()
     assert maintenance_tick() == {}  # its new job is on the queue: nothing to do
     assert get_queue("assess").count == 1
-    run_worker(env, "assess")
+    run_worker(env)
     _assert_converged(10)
 
 
@@ -140,7 +122,7 @@ def test_queued_sync_whose_job_was_lost_is_queued_again(env, private_redis, popu
     SyncRun.objects.filter(pk=sync_run.pk).update(created_at=LONG_AGO)
 
     assert maintenance_tick() == {"sync requeued": 1}
-    run_worker(env, "sync")
+    run_worker(env)
 
     sync_run.refresh_from_db()
     assert sync_run.status == SyncRun.Status.SUCCEEDED, sync_run.error
@@ -163,13 +145,13 @@ def test_a_job_that_failed_while_the_database_was_away_is_retried_without_an_rq_
     away = {**env, "DATABASE_URL": f"postgres://postgres@127.0.0.1:{free_port()}/nothing"}
     if env["DATABASE_URL"].startswith("sqlite"):
         away["DATABASE_URL"] = "sqlite:////nonexistent-dir/db.sqlite3"
-    broken = worker(away, "assess")
+    broken = worker(away)
     broken.wait(timeout=300)
     assert AssessmentBatch.objects.get().status == "queued"
     assert get_queue("assess").count == 0  # nothing left for a worker to take
 
     assert maintenance_tick() == {"assessment batch requeued": 1}
-    run_worker(env, "assess")  # the README's worker: no --with-scheduler
+    run_worker(env)  # the README's worker: no --with-scheduler
     _assert_converged(20)
 
 
@@ -180,13 +162,7 @@ def test_scheduler_rides_out_a_redis_outage(env, private_redis, tmp_path):
     env = {**env, "GOVDASH_SCHEDULER_TICK_SECONDS": "2"}
     log = tmp_path / "scheduler.err"
     with log.open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "scheduler"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
+        process = scheduler(env, stderr=stderr)
     try:
         wait_for(lambda: get_queue("default").count >= 2, what="the first ticks")
         private_redis.kill()
@@ -216,7 +192,7 @@ def test_scheduler_reaps_the_sync_of_a_scheduled_source_whose_worker_was_killed(
         source = source_create(name="sched", url=hanging.url, sync_interval_minutes=60)
         assert schedule_tick() != []  # the scheduler queues its first sync
         sync_run = SyncRun.objects.get(source=source)
-        killed = worker(env, "sync", burst=False)
+        killed = worker(env, burst=False)
         wait_for(
             lambda: SyncRun.objects.get(pk=sync_run.pk).status == "running",
             what="the sync to start",
@@ -237,7 +213,7 @@ def test_scheduler_reaps_the_sync_of_a_scheduled_source_whose_worker_was_killed(
         assert AuditEvent.objects.filter(action="tracking.sync_lost").count() == 1
         resumed = SyncRun.objects.active().get(source=source)
         assert resumed.status == "queued"
-        run_worker(env, "sync")
+        run_worker(env)
         resumed.refresh_from_db()
         assert resumed.status == "succeeded", resumed.error
         assert verify().intact

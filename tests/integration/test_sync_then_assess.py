@@ -8,33 +8,18 @@ a worker runs it, which queues and runs the assessment batches.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from reports.models import Assessment
+from tests.integration.faults import run_worker
 from tracking.jobs import sync_enqueue
 from tracking.models import Run, Source, SyncRun
 from tracking.services import source_create
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
-
-
-def _burst_worker(env: dict[str, str], *queues: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "manage.py", "rqworker", *queues, "--burst"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
 
 
 def _current_assessments(version) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -62,7 +47,8 @@ def source(population) -> Source:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def queues(redis_queue):  # type: ignore[no-untyped-def]
-    return {name: redis_queue(name) for name in ("sync", "assess")}
+    # Every queue: the recipe's worker (faults.WORKER_COMMAND) takes them all.
+    return {name: redis_queue(name) for name in settings.JOB_QUEUES}
 
 
 def test_queued_sync_run_by_a_worker_ends_with_assessments_of_the_synced_runs(
@@ -73,7 +59,7 @@ def test_queued_sync_run_by_a_worker_ends_with_assessments_of_the_synced_runs(
     assert not Run.objects.exists()
 
     # One worker on both queues: the sync job, then what its end enqueues.
-    _burst_worker(subprocess_env, "sync", "assess")
+    run_worker(subprocess_env)
 
     sync_run.refresh_from_db()
     assert sync_run.status == SyncRun.Status.SUCCEEDED, sync_run.error
@@ -101,7 +87,7 @@ def test_sync_command_enqueues_assessment_and_does_not_assess_inline(
     assert job.args == (source.pk,)
     assert queues["sync"].count == 0
 
-    _burst_worker(subprocess_env, "assess")
+    run_worker(subprocess_env)
 
     _assert_assessed_as_expected(population, default_policy)
     assert queues["assess"].count == 0

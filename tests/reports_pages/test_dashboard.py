@@ -10,7 +10,11 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
+from reports.models import AssessmentBatch
+from reports.services import assess_recover, assessment_request_create
+from tests.attention import attention, minute, recovered_at
 from tests.reports_pages.conftest import DASHBOARD_QUERIES, SCRIPT, T0, ComplianceMirror, expected
 
 pytestmark = pytest.mark.django_db
@@ -233,6 +237,69 @@ def test_bad_filter_values_are_reported_and_ignored(
             lambda run: run.start_time is not None and run.start_time.date() >= dt.date(2026, 4, 1),
         ),
     )
+
+
+LONG_AGO = timezone.now() - dt.timedelta(hours=2)
+
+
+def _overdue_and_recovered_batches(mirror: ComplianceMirror) -> tuple[AssessmentBatch, ...]:
+    """Of one request: a batch queued two hours ago and never started, one
+    running with no heartbeat as long, and one the maintenance tick gave up on."""
+    request = assessment_request_create(
+        version=mirror.version, runs=[run.pk for run in mirror.assessed[:3]], reason="test"
+    )
+    ids = list(request.batches.values_list("pk", flat=True))
+    AssessmentBatch.objects.filter(pk__in=ids).delete()
+    waiting, running, lost = (
+        AssessmentBatch.objects.create(request=request, run_ids=[run.pk], heartbeat_at=LONG_AGO)
+        for run in mirror.assessed[:3]
+    )
+    AssessmentBatch.objects.filter(pk__in=[running.pk, lost.pk]).update(
+        status="running", attempts=3
+    )
+    lost.refresh_from_db()
+    (moved,) = assess_recover(
+        batches=[lost],
+        action="failed",
+        reason="the worker stopped reporting; gave up after 3 attempts",
+        new_job_ids=lambda: "unused",
+    )
+    return waiting, running, moved
+
+
+def test_dashboard_shows_overdue_and_recovered_batches_with_when_and_why(
+    reader: Client, compliance_mirror: ComplianceMirror
+):  # type: ignore[no-untyped-def]
+    waiting, running, lost = _overdue_and_recovered_batches(compliance_mirror)
+    heading, items = attention(reader.get(reverse("reports:dashboard")).content.decode())
+    assert heading == "Assessment batches needing attention"
+    request, policy = waiting.request_id, "Default ML governance baseline v1"
+    assert items == [
+        f"Overdue: Batch #{waiting.pk} of assessment request #{request} ({policy}) · "
+        f"since {minute(LONG_AGO)} · queued for over 120 s and not started: "
+        "is a worker listening on the assess queue?",
+        f"Overdue: Batch #{running.pk} of assessment request #{request} ({policy}) · "
+        f"since {minute(LONG_AGO)} · running, no progress reported for over 120 s: "
+        "its worker may be gone; the maintenance tick queues it again",
+        f"Recovered: failed: Batch #{lost.pk} of assessment request #{request} · "
+        f"{recovered_at('reports.assess_recover')} · "
+        "the worker stopped reporting; gave up after 3 attempts",
+    ]
+
+
+def test_dashboard_queries_do_not_grow_with_work_needing_attention(
+    reader: Client, compliance_mirror: ComplianceMirror, django_assert_num_queries
+):  # type: ignore[no-untyped-def]
+    # One more than the pin: the activity panel's progress, once requests exist.
+    _overdue_and_recovered_batches(compliance_mirror)
+    with django_assert_num_queries(DASHBOARD_QUERIES + 1):
+        reader.get(reverse("reports:dashboard"))
+    for _ in range(3):
+        _overdue_and_recovered_batches(compliance_mirror)
+    with django_assert_num_queries(DASHBOARD_QUERIES + 1):
+        html = reader.get(reverse("reports:dashboard")).content.decode()
+    assert html.count('data-attention="overdue"') == 8
+    assert html.count('data-attention="failed"') == 4
 
 
 def test_dashboard_query_count_is_pinned(

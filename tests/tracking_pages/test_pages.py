@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import AuditEvent
+from tests.attention import attention, minute, recovered_at
 from tests.tracking_pages.conftest import SCRIPT, Mirror, make_run
 from tracking.alerts import AlertAlreadyAcknowledged, alert_acknowledge
 from tracking.models import AliasChange, Experiment, RegisteredModel, Run, Source, SyncRun
-from tracking.services import source_create, sync_request
+from tracking.services import source_create, sync_reap, sync_request
 
 pytestmark = pytest.mark.django_db
 
@@ -83,15 +87,59 @@ def test_no_page_or_answer_ever_contains_a_stored_secret(reader, mirror: Mirror)
         assert encrypted[:24] not in body, url
 
 
+LONG_AGO = timezone.now() - dt.timedelta(hours=2)
+
+
+def _overdue_and_recovered_syncs(source: Source, other: Source) -> tuple[SyncRun, SyncRun, SyncRun]:
+    """A sync of ``source`` the maintenance tick failed as lost, then one
+    running with no heartbeat for two hours; a sync of ``other`` queued as long
+    and not started (one active sync per source)."""
+    lost = SyncRun.objects.create(
+        source=source, status="running", started_at=LONG_AGO, heartbeat_at=LONG_AGO
+    )
+    assert sync_reap(lost, reason="its job ended without recording an end (the worker was killed)")
+    running = SyncRun.objects.create(
+        source=source, status="running", started_at=LONG_AGO, heartbeat_at=LONG_AGO
+    )
+    queued = SyncRun.objects.create(source=other, status="queued")
+    SyncRun.objects.filter(pk=queued.pk).update(created_at=LONG_AGO)
+    return running, queued, lost
+
+
+def test_sources_page_shows_overdue_and_recovered_syncs_with_when_and_why(reader, mirror: Mirror):
+    running, queued, lost = _overdue_and_recovered_syncs(mirror.source, mirror.other)
+    heading, items = attention(_html(reader.get(reverse("tracking:sources"))))
+    assert heading == "Syncs needing attention"
+    assert items == [
+        f"Overdue: Sync #{queued.pk} of {mirror.other.name} · since {minute(LONG_AGO)} · "
+        "queued for over 600 s and not started: is a worker listening on the sync queue?",
+        f"Overdue: Sync #{running.pk} of {mirror.source.name} · since {minute(LONG_AGO)} · "
+        "running, no progress reported for over 600 s: its worker may be gone; "
+        "the maintenance tick fails it and resumes from its checkpoint",
+        f"Recovered: failed: Sync #{lost.pk} of {mirror.source.name} · "
+        f"{recovered_at('tracking.sync_lost')} · "
+        "its job ended without recording an end (the worker was killed)",
+    ]
+
+
+def test_sources_page_shows_no_attention_section_when_all_is_well(reader, mirror: Mirror):
+    assert "data-work-attention" not in _html(reader.get(reverse("tracking:sources")))
+
+
 def test_sources_page_queries_do_not_grow_with_sources(
     reader, mirror: Mirror, django_assert_num_queries
 ):
+    extra = []
     for number in range(4):
         source = source_create(name=f"extra-{number}", url=f"https://m{number}.example.gov")
         SyncRun.objects.create(source=source, status="succeeded", counts={"runs": 1})
+        extra.append(source)
+    _overdue_and_recovered_syncs(extra[0], extra[1])
+    _overdue_and_recovered_syncs(extra[2], extra[3])
     # session, user, newest sync per source (2), sources, the syncs' requesters,
-    # the user's roles, navigation permissions (2), session save (3).
-    with django_assert_num_queries(9):
+    # overdue syncs, recovered syncs (audit events), the user's roles,
+    # navigation permissions (2), session save (3).
+    with django_assert_num_queries(11):
         reader.get(reverse("tracking:sources"))
 
 

@@ -9,7 +9,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.actors import SystemActor
 from kernel.commands import outages_in_one_line
+from kernel.queues import workers_listening
 from reports.jobs import (
+    QUEUE,
     AssessmentNotQueued,
     BatchReconciler,
     QueueUnavailable,
@@ -21,8 +23,12 @@ from reports.models import Assessment, AssessmentBatch, AssessmentRequest, Polic
 from reports.selectors.assessing import open_requests, request_progress, verdicts_in_scope
 from tracking.models import Experiment, Source
 
-# With --wait: how often to recover stuck batches meanwhile (seconds).
+# With --wait: how often to recover stuck batches, and to look for a worker
+# on the assess queue, meanwhile (seconds).
 RECOVER_EVERY = 5.0
+# With --wait: give up once no worker has listened on the assess queue for
+# this long (seconds); long enough for a supervisor to restart one.
+NO_WORKER_PATIENCE = 30.0
 
 
 class Command(BaseCommand):
@@ -106,23 +112,20 @@ class Command(BaseCommand):
             f"assessed {held} runs: compliant={tally['compliant']} "
             f"non_compliant={tally['non_compliant']} errors={tally['error']}"
         )
-        failed = AssessmentBatch.objects.filter(
-            request__in=waited, status=AssessmentBatch.Status.FAILED
-        )
-        if failed.exists():
-            reason = failed.values_list("error", flat=True).first()
-            raise CommandError(f"{failed.count()} batch(es) failed: {reason}")
 
     def _wait(self, requests: list[AssessmentRequest], *, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         tty = sys.stderr.isatty()
         last_line = 0.0
         last_recovery = time.monotonic()
+        no_worker_since: float | None = None
+        last_worker_check = -RECOVER_EVERY
         while True:
             progress = request_progress(requests)
             done = sum(p.done for p in progress)
             total = sum(p.total for p in progress)
             open_batches = sum(p.open_batches for p in progress)
+            failed_batches = sum(p.failed_batches for p in progress)
             now = time.monotonic()
             if tty or now - last_line > 5 or not open_batches:
                 bar = "#" * int(30 * done / total) if total else ""
@@ -130,9 +133,12 @@ class Command(BaseCommand):
                 sys.stderr.write(("\r" + text) if tty else text + "\n")
                 sys.stderr.flush()
                 last_line = now
+            if tty and (failed_batches or not open_batches):
+                sys.stderr.write("\n")
+            if failed_batches:
+                # Failed for good (attempts used up): the wait can never end well.
+                raise CommandError(self._failed(requests, failed_batches, done, total))
             if not open_batches:
-                if tty:
-                    sys.stderr.write("\n")
                 return
             if now > deadline:
                 raise CommandError(
@@ -144,7 +150,44 @@ class Command(BaseCommand):
             if now - last_recovery >= RECOVER_EVERY:
                 BatchReconciler().reconcile()
                 last_recovery = now
+            if now - last_worker_check >= RECOVER_EVERY:
+                last_worker_check = now
+                no_worker_since = self._no_worker_since(no_worker_since, now)
+                if no_worker_since is not None and now - no_worker_since >= NO_WORKER_PATIENCE:
+                    raise CommandError(
+                        f"no worker listens on the {QUEUE} queue (none for "
+                        f"{NO_WORKER_PATIENCE:.0f}s), so the assessment cannot finish: "
+                        f"{done}/{total} runs assessed; start one "
+                        f"(`manage.py rqworker default sync assess reports`) and run this again"
+                    )
             time.sleep(1.0)
+
+    @staticmethod
+    def _no_worker_since(since: float | None, now: float) -> float | None:
+        """Since when no worker has listened on the assess queue (None: one
+        listens, or Redis cannot tell now: the reconciler logs that)."""
+        try:
+            listening = workers_listening(QUEUE)
+        except QueueUnavailable:
+            return None
+        if listening:
+            return None
+        return now if since is None else since
+
+    @staticmethod
+    def _failed(requests: list[AssessmentRequest], count: int, done: int, total: int) -> str:
+        reason = (
+            AssessmentBatch.objects.filter(
+                request__in=requests, status=AssessmentBatch.Status.FAILED
+            )
+            .values_list("error", flat=True)
+            .first()
+        )
+        return (
+            f"{count} batch(es) failed for good, so the assessment cannot finish: "
+            f"{' '.join((reason or 'no reason recorded').split())}; {done}/{total} runs "
+            "assessed; `manage.py assess` queues their runs again"
+        )
 
     def _tally(self, requests: list[AssessmentRequest]) -> tuple[int, Counter[str]]:
         """How many runs the requests held, and their current verdicts: each
