@@ -61,6 +61,7 @@ RUN_LOCK = 0x726F6C6C  # one per run
 FOLD_LOCK = (0x726F6C6C, 0)  # folds and rebuilds, one at a time
 FOLD_ROWS = 20_000  # delta rows per fold transaction
 IN_CHUNK = 500  # ids per IN (...) list
+OVERDUE_ROWS = 10 * FOLD_ROWS  # delta rows waiting to be folded, at most
 
 ComplianceKey = tuple[int, int, int, int, str, dt.date | None, str, str, bool]
 RuleKey = tuple[int, int, int, str, str]
@@ -501,4 +502,8 @@ class RollupReconciler:
         return []
 
     def overdue(self) -> int:
-        return 0
+        """1 when the delta rows waiting to be folded pile up (the tick falls
+        behind the writers: reads still right, but slower), else 0."""
+        backlog = OVERDUE_ROWS + 1
+        waiting = ComplianceDelta.objects.filter(folded=False).order_by()[:backlog].count()
+        return int(waiting >= backlog)
