@@ -3,8 +3,10 @@
 Three tables (``reports.models``) count what the dashboard shows:
 
 - ``ComplianceDelta``: current assessments of visible runs, by policy,
-  version, source, experiment, raw classification, week, verdict, risk and
+  version, source, experiment, raw classification, verdict, risk and
   ``fresh`` (assessed for the run's current content);
+- ``TrendDelta``: the same by policy, run dimensions, the week the run
+  started and verdict (the trend; kept apart so the others sum fewer rows);
 - ``RuleFailDelta``: their failed rules, by policy, source, experiment,
   classification and rule;
 - ``RunCountDelta``: visible runs, by source, experiment, classification, week.
@@ -53,6 +55,7 @@ from reports.models import (
     RuleFailDelta,
     RuleResult,
     RunCountDelta,
+    TrendDelta,
 )
 from tracking.models import Run, visible_q
 
@@ -63,12 +66,14 @@ FOLD_ROWS = 20_000  # delta rows per fold transaction
 IN_CHUNK = 500  # ids per IN (...) list
 OVERDUE_ROWS = 10 * FOLD_ROWS  # delta rows waiting to be folded, at most
 
-ComplianceKey = tuple[int, int, int, int, str, dt.date | None, str, str, bool]
+ComplianceKey = tuple[int, int, int, int, str, str, str, bool]
+TrendKey = tuple[int, int, int, str, dt.date, str]
 RuleKey = tuple[int, int, int, str, str]
 RunKey = tuple[int, int, str, dt.date | None]
 
 TABLES: dict[str, Any] = {  # name -> model
     "compliance": ComplianceDelta,
+    "trend": TrendDelta,
     "rules": RuleFailDelta,
     "runs": RunCountDelta,
 }
@@ -79,11 +84,11 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "source_id",
         "experiment_id",
         "classification",
-        "week",
         "verdict",
         "risk",
         "fresh",
     ),
+    "trend": ("policy_id", "source_id", "experiment_id", "classification", "week", "verdict"),
     "rules": ("policy_id", "source_id", "experiment_id", "classification", "rule_id"),
     "runs": ("source_id", "experiment_id", "classification", "week"),
 }
@@ -209,6 +214,7 @@ def _lock_runs(run_ids: Iterable[int]) -> None:
 @dataclass
 class _Deltas:
     compliance: Counter[ComplianceKey]
+    trend: Counter[TrendKey]
     rules: Counter[RuleKey]
     runs: Counter[RunKey]
 
@@ -229,12 +235,21 @@ def _contributions(snap: _Snapshot, sign: int, deltas: _Deltas) -> None:
                 run.source,
                 run.experiment,
                 run.classification,
-                run.week,
                 a.verdict,
                 a.risk,
                 a.content_hash == run.facts_hash,
             )
             deltas.compliance[key] += sign
+            if run.week is not None:
+                week: TrendKey = (
+                    a.policy,
+                    run.source,
+                    run.experiment,
+                    run.classification,
+                    run.week,
+                    a.verdict,
+                )
+                deltas.trend[week] += sign
     if snap.with_runs:
         for run in snap.runs.values():
             if run.visible:
@@ -242,7 +257,7 @@ def _contributions(snap: _Snapshot, sign: int, deltas: _Deltas) -> None:
 
 
 def _write(before: _Snapshot, after: _Snapshot) -> None:
-    deltas = _Deltas(Counter(), Counter(), Counter())
+    deltas = _Deltas(Counter(), Counter(), Counter(), Counter())
     _contributions(after, 1, deltas)
     _contributions(before, -1, deltas)
     # Failed rules: only for assessments whose rule key changed.
@@ -265,6 +280,7 @@ def _write(before: _Snapshot, after: _Snapshot) -> None:
                 if new_base is not None:
                     deltas.rules[(*new_base, rule_id)] += 1
     _insert("compliance", deltas.compliance)
+    _insert("trend", deltas.trend)
     _insert("rules", deltas.rules)
     _insert("runs", deltas.runs)
 
@@ -319,24 +335,36 @@ def _from_scratch() -> dict[str, Counter[Any]]:
     visible = visible_q("run__")
     current = Assessment.objects.filter(visible, is_current=True).order_by()
     compliance: Counter[ComplianceKey] = Counter()
-    for row in (
-        current.annotate(week=TruncWeek("run__start_time"))
+    for row in current.values_list(
+        "policy_id",
+        "policy_version_id",
+        "run__source_id",
+        "run__experiment_id",
+        "run__classification",
+        "verdict",
+        "risk",
+        "run_content_hash",
+        "run__facts_hash",
+    ).annotate(n=Count("pk")):
+        *head, verdict, risk, content, facts, n = row
+        compliance[(*head, verdict, risk, content == facts)] += n
+    trend: Counter[TrendKey] = Counter()
+    for policy, source, experiment, classification, week, verdict, n in (
+        current.filter(run__start_time__isnull=False)
+        .annotate(week=TruncWeek("run__start_time"))
         .values_list(
             "policy_id",
-            "policy_version_id",
             "run__source_id",
             "run__experiment_id",
             "run__classification",
             "week",
             "verdict",
-            "risk",
-            "run_content_hash",
-            "run__facts_hash",
         )
         .annotate(n=Count("pk"))
     ):
-        *head, week, verdict, risk, content, facts, n = row
-        compliance[(*head, week_of(week), verdict, risk, content == facts)] += n
+        monday = week_of(week)
+        assert monday is not None
+        trend[(policy, source, experiment, classification, monday, verdict)] += n
     rules: Counter[RuleKey] = Counter()
     for *key, n in (
         RuleResult.objects.filter(
@@ -364,7 +392,7 @@ def _from_scratch() -> dict[str, Counter[Any]]:
         .annotate(n=Count("pk"))
     ):
         runs[(source, experiment, classification, week_of(week))] += n
-    return {"compliance": compliance, "rules": rules, "runs": runs}
+    return {"compliance": compliance, "trend": trend, "rules": rules, "runs": runs}
 
 
 def _summed(table: str) -> Counter[Any]:

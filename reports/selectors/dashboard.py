@@ -24,6 +24,7 @@ from reports.models import (
     RuleFailDelta,
     RuleResult,
     RunCountDelta,
+    TrendDelta,
 )
 from reports.rules import RISK_LEVELS
 from reports.selectors.assessing import awaiting_run_ids
@@ -372,6 +373,21 @@ def _rollup_q(
     return condition
 
 
+def _week_counts(trend: QuerySet[TrendDelta]) -> dict[dt.date, dict[str, int]]:
+    counts: dict[dt.date, dict[str, int]] = {}
+    for week, verdict, n in (
+        trend.values_list("week", "verdict").annotate(n=Sum("runs")).filter(n__gt=0)
+    ):
+        counts.setdefault(week, dict.fromkeys(VERDICTS, 0))[verdict] += n
+    return counts
+
+
+def _bump(tally: Tally, verdict: str, risk: str, n: int) -> None:
+    tally.total += n
+    setattr(tally, verdict, getattr(tally, verdict) + n)
+    tally.risk[risk] += n
+
+
 def _sorted(tallies: Iterable[Tally]) -> list[Tally]:
     return sorted(tallies, key=lambda t: (-t.non_compliant, -t.total, t.label))
 
@@ -397,36 +413,43 @@ def rollup_summary(
         "department": {},
         "classification": {},
     }
-    for experiment_id, classification, verdict, risk, n in (
-        compliance.values_list("experiment_id", "classification", "verdict", "risk")
+
+    def count(
+        group: str, key: str, label: str, source: str, verdict: str, risk: str, n: int
+    ) -> None:
+        tally = groups[group].get(key)
+        if tally is None:
+            tally = groups[group][key] = Tally(key=key, label=label, source=source)
+        _bump(tally, verdict, risk, n)
+
+    # Source and department are the experiment's: one GROUP BY gives the three.
+    for experiment_id, verdict, risk, n in (
+        compliance.values_list("experiment_id", "verdict", "risk")
         .annotate(n=Sum("runs"))
         .filter(n__gt=0)
     ):
         name, source, department = experiments.get(experiment_id, ("?", "?", None))
-        keys = {
-            "source": (source, source, ""),
-            "experiment": (str(experiment_id), name, source),
-            "department": (normalise(department), normalise(department), ""),
-            "classification": (normalise(classification), normalise(classification), ""),
-        }
-        row = {"total": n, **dict.fromkeys(VERDICTS, 0), **{f"risk_{r}": 0 for r in RISK_LEVELS}}
-        row[verdict] = n
-        row[f"risk_{risk}"] = n
-        totals.add(row)
-        for group, (key, label, of_source) in keys.items():
-            tally = groups[group].get(key)
-            if tally is None:
-                tally = groups[group][key] = Tally(key=key, label=label, source=of_source)
-            tally.add(row)
-
-    counts: dict[dt.date, dict[str, int]] = {}
-    for week, verdict, n in (
-        compliance.filter(week__isnull=False)
-        .values_list("week", "verdict")
+        _bump(totals, verdict, risk, n)
+        count("source", source, source, "", verdict, risk, n)
+        count("experiment", str(experiment_id), name, source, verdict, risk, n)
+        label = normalise(department)
+        count("department", label, label, "", verdict, risk, n)
+    for classification, verdict, risk, n in (
+        compliance.values_list("classification", "verdict", "risk")
         .annotate(n=Sum("runs"))
         .filter(n__gt=0)
     ):
-        counts.setdefault(week, dict.fromkeys(VERDICTS, 0))[verdict] += n
+        label = normalise(classification)
+        count("classification", label, label, "", verdict, risk, n)
+
+    # The trend: its last ``weeks`` weeks only (the index on policy and week).
+    trend = TrendDelta.objects.filter(where, policy=filters.policy).order_by()
+    counts: dict[dt.date, dict[str, int]] = {}
+    last = trend.aggregate(last=Max("week"))["last"]
+    if last is not None:
+        counts = _week_counts(trend.filter(week__gt=last - dt.timedelta(weeks=weeks)))
+        if max(counts, default=None) != last:  # the newest rows sum to nothing (not folded yet)
+            counts = _week_counts(trend)
 
     version = filters.version
     fresh = 0
