@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from benchmarks import BenchmarkError, Target, load_average
+from benchmarks.assess_bench import _recreate_database
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/govdash_bench"
@@ -51,16 +52,9 @@ def log(message: str) -> None:
 
 
 def _recreate_postgres(server_url: str) -> str:
-    import psycopg
-
-    admin = server_url.rsplit("/", 1)[0] + "/postgres"
-    try:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{PG_NAME}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{PG_NAME}"')
-    except psycopg.Error as exc:
-        raise BenchmarkError(f"PostgreSQL is needed for this benchmark ({admin}): {exc}") from None
-    return server_url.rsplit("/", 1)[0] + "/" + PG_NAME
+    url = server_url.rsplit("/", 1)[0] + "/" + PG_NAME
+    _recreate_database(url)
+    return url
 
 
 def _child(database_url: str, runs: int) -> dict[str, float]:
