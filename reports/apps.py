@@ -11,7 +11,9 @@ class ReportsConfig(AppConfig):
         from reports.documents.recovery import ReportReconciler
         from reports.jobs import BatchReconciler
         from reports.permissions import TABLE
+        from reports.rollups import RollupReconciler
 
         register(TABLE)
         register_reconciler("assessment batches", BatchReconciler())
         register_reconciler("report renders", ReportReconciler())
+        register_reconciler("dashboard rollups", RollupReconciler())

@@ -311,3 +311,108 @@ class Report(models.Model):
         if self.requested_by is not None:
             return str(self.requested_by.get_username())
         return self.requested_by_system
+
+
+# --------------------------------------------------------------------------- rollups
+#
+# The dashboard's figures, kept by the writers instead of aggregated over every
+# run on each page view (docs/architecture.md, "Dashboard rollups"). Each table
+# holds signed per-batch deltas (``folded`` False) written in the transaction
+# of the change they count, and folded rows (one per ``key``) that the
+# scheduler's maintenance tick makes from them. A figure is the sum of both.
+# Written only by ``reports.rollups``. The ids are plain columns (no foreign
+# key constraint): a delta row never locks the row it names.
+
+
+class RollupRow(models.Model):
+    """What every rollup row has: a signed count of runs, the run dimensions
+    and its key."""
+
+    runs = models.IntegerField()  # signed
+    folded = models.BooleanField(default=False)
+    # SHA-1 of the dimensions: one folded row per key.
+    key = models.CharField(max_length=40)
+    source = models.ForeignKey(
+        "tracking.Source", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    experiment = models.ForeignKey(
+        "tracking.Experiment", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    classification = models.CharField(max_length=100, blank=True)  # the raw column
+
+    class Meta:
+        abstract = True
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key"], condition=Q(folded=True), name="%(app_label)s_%(class)s_key"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["id"], condition=Q(folded=False), name="%(app_label)s_%(class)s_new"
+            ),
+            models.Index(fields=["source", "experiment"], name="%(app_label)s_%(class)s_dims"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.key[:8]}: {self.runs:+d}"
+
+
+class ComplianceDelta(RollupRow):
+    """Current assessments of visible runs, by policy, version, run dimensions,
+    verdict and risk; ``fresh``: assessed for the run's current content."""
+
+    policy = models.ForeignKey(
+        Policy, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    policy_version = models.ForeignKey(
+        PolicyVersion, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    verdict = models.CharField(max_length=20)
+    risk = models.CharField(max_length=10)
+    fresh = models.BooleanField()
+
+
+class TrendDelta(RollupRow):
+    """The same assessments by the week their run started (runs with a start
+    only): the trend, kept apart so that the other figures sum fewer rows."""
+
+    policy = models.ForeignKey(
+        Policy, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    week = models.DateField()  # Monday of the run's start, in TIME_ZONE
+    verdict = models.CharField(max_length=20)
+
+    class Meta(RollupRow.Meta):
+        indexes = [
+            *RollupRow.Meta.indexes,
+            models.Index(fields=["policy", "week"], name="reports_trenddelta_week"),
+        ]
+
+
+class RuleFailDelta(RollupRow):
+    """Failed rules of those current assessments, by policy and run dimensions."""
+
+    policy = models.ForeignKey(
+        Policy, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    rule_id = models.CharField(max_length=64)
+
+
+class RunCountDelta(RollupRow):
+    """Visible runs, by run dimensions (every policy: its scope is applied on read)."""
+
+    week = models.DateField(null=True, blank=True)
+
+
+class RollupState(models.Model):
+    """One row once the rollups were built from scratch (``manage.py rollups
+    rebuild``, or the maintenance tick on its first run): from then on the
+    writers keep them current and the dashboard reads them. Without it the
+    dashboard aggregates live."""
+
+    built_at = models.DateTimeField()
+    folded_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"rollups built {self.built_at:%Y-%m-%d %H:%M}"

@@ -23,6 +23,7 @@ from audit.chain import canonical_json
 from audit.models import AuditEvent
 from audit.services import record
 from kernel.bulk import insert_rows, insert_rows_returning_pks
+from reports import rollups
 from reports.audit_actions import ReportsAction
 from reports.models import (
     Assessment,
@@ -397,7 +398,7 @@ def assess_runs(
     tally: Counter[str] = Counter()
     for start in range(0, len(ids), COMMIT_EVERY):
         chunk = ids[start : start + COMMIT_EVERY]
-        with transaction.atomic():
+        with transaction.atomic(), rollups.counting(chunk, version.policy):
             tally.update(_assess_chunk(chunk, version, rules, batch, now or timezone.now()))
             if batch is not None:
                 AssessmentBatch.objects.filter(pk=batch.pk).update(

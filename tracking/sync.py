@@ -73,7 +73,7 @@ from tracking.models import (
     Source,
     SyncRun,
 )
-from tracking.signals import alias_changed
+from tracking.signals import alias_changed, runs_change
 
 logger = logging.getLogger(__name__)
 
@@ -385,35 +385,44 @@ class _Sync:
                     gone_at=None,
                 )
             )
-        Run.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["source", "run_id"],
-            update_fields=[
-                "experiment",
-                "run_name",
-                "status",
-                "start_time",
-                "end_time",
-                "user_id",
-                "artifact_uri",
-                "lifecycle_stage",
-                "params",
-                "tags",
-                "metrics",
-                "classification",
-                "content_hash",
-                "facts_hash",
-                "synced_at",
-                "changed_at",
-                "seen_in_sync",
-                "gone_at",
-            ],
-        )
-        if mark_seen and (unchanged or already):
-            Run.objects.filter(source=self.source, run_id__in=unchanged + already).update(
-                seen_in_sync=self.sync_run.mark, gone_at=None
+        # Runs written, and runs marked seen that were gone (shown again):
+        # reports keeps its rollups with them (tracking.signals.runs_changing).
+        seen_again = (unchanged + already) if mark_seen else []
+        touched = Run.objects.filter(source=self.source, run_id__in=[r.run_id for r in rows])
+        if seen_again:
+            touched = touched | Run.objects.filter(
+                source=self.source, run_id__in=seen_again, gone_at__isnull=False
             )
+        with runs_change(touched):
+            Run.objects.bulk_create(
+                rows,
+                update_conflicts=True,
+                unique_fields=["source", "run_id"],
+                update_fields=[
+                    "experiment",
+                    "run_name",
+                    "status",
+                    "start_time",
+                    "end_time",
+                    "user_id",
+                    "artifact_uri",
+                    "lifecycle_stage",
+                    "params",
+                    "tags",
+                    "metrics",
+                    "classification",
+                    "content_hash",
+                    "facts_hash",
+                    "synced_at",
+                    "changed_at",
+                    "seen_in_sync",
+                    "gone_at",
+                ],
+            )
+            if mark_seen and (unchanged or already):
+                Run.objects.filter(source=self.source, run_id__in=unchanged + already).update(
+                    seen_in_sync=self.sync_run.mark, gone_at=None
+                )
         return written
 
     def _run_query(
@@ -480,11 +489,11 @@ class _Sync:
         groups = self._experiment_groups()
         self._run_query("all", groups, mark_seen=True)
         with transaction.atomic():
-            gone = (
-                Run.objects.filter(source=self.source, gone_at__isnull=True)
-                .exclude(seen_in_sync=self.sync_run.mark)
-                .update(gone_at=self.now)
+            unseen = Run.objects.filter(source=self.source, gone_at__isnull=True).exclude(
+                seen_in_sync=self.sync_run.mark
             )
+            with runs_change(unseen):
+                gone = unseen.update(gone_at=self.now)
             self.counts["gone"] += gone
             Source.objects.filter(pk=self.source.pk).update(
                 last_full_sync_at=self.now, reconcile_cursor={}
@@ -580,7 +589,8 @@ class _Sync:
             if end is not None:
                 # Runs sharing the last start time may continue on the next page.
                 window = window.filter(start_time__lt=_dt(end))
-            self.counts["gone"] += window.update(gone_at=self.now)
+            with runs_change(window):
+                self.counts["gone"] += window.update(gone_at=self.now)
             next_cursor = {} if wrapped else {"start_time": end}
             Source.objects.filter(pk=self.source.pk).update(reconcile_cursor=next_cursor)
 

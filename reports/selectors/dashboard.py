@@ -10,13 +10,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
 from kernel.keyset import distinct_values
-from reports.models import Assessment, Policy, PolicyVersion, RuleResult
+from reports.models import (
+    Assessment,
+    ComplianceDelta,
+    Policy,
+    PolicyVersion,
+    RollupState,
+    RuleFailDelta,
+    RuleResult,
+    RunCountDelta,
+    TrendDelta,
+)
 from reports.rules import RISK_LEVELS
 from reports.selectors.assessing import awaiting_run_ids
 from reports.selectors.common import (
@@ -85,6 +95,14 @@ class Tally:
             setattr(self, verdict, getattr(self, verdict) + row[verdict])
         for level in RISK_LEVELS:
             self.risk[level] += row[f"risk_{level}"]
+
+
+def _counts_of(tally: Tally) -> dict[str, int]:
+    """A tally as the row ``Tally.add`` takes (less its total)."""
+    return {
+        **{verdict: getattr(tally, verdict) for verdict in VERDICTS},
+        **{f"risk_{level}": tally.risk[level] for level in RISK_LEVELS},
+    }
 
 
 def _tally_aggregates() -> dict[str, Any]:
@@ -178,6 +196,10 @@ def _trend(assessments: QuerySet[Assessment], weeks: int) -> list[TrendPoint]:
         bucket = counts.setdefault(_week_of(row["week"]), dict.fromkeys(VERDICTS, 0))
         for verdict in VERDICTS:
             bucket[verdict] += row[verdict]
+    return _trend_points(counts, weeks)
+
+
+def _trend_points(counts: dict[dt.date, dict[str, int]], weeks: int) -> list[TrendPoint]:
     if not counts:
         return []
     last = max(counts)
@@ -199,19 +221,34 @@ def compliance_summary(
     top_rules: int = TOP_FAILING_RULES,
     latest: int = LATEST_NON_COMPLIANT,
 ) -> ComplianceSummary:
-    """Every figure of the dashboard, in eight queries whatever the data size."""
+    """Every figure of the dashboard, in nine queries whatever the data size:
+    read from the rollups when they are built and can answer the filters
+    (``rollup_summary``), else aggregated live over the runs."""
+    summary = rollup_summary if rollups_answer(filters) else live_summary
+    return summary(filters, choices, weeks=weeks, top_rules=top_rules, latest=latest)
+
+
+def live_summary(
+    filters: ComplianceFilters,
+    choices: FilterChoices,
+    *,
+    weeks: int = TREND_WEEKS,
+    top_rules: int = TOP_FAILING_RULES,
+    latest: int = LATEST_NON_COMPLIANT,
+) -> ComplianceSummary:
+    """``compliance_summary`` aggregated over the current assessments and runs."""
     assessments = current_assessments(filters, choices)
     grouped = assessments.order_by()
     aggregates = _tally_aggregates()
-
-    totals = Tally(key="", label="All runs")
-    totals.add(grouped.aggregate(**aggregates))
 
     by_source = _merge(
         grouped.values("run__source__name").annotate(**aggregates),
         lambda row: row["run__source__name"],
         lambda row: row["run__source__name"],
     )
+    totals = Tally(key="", label="All runs")  # every run has a source: the sum of them
+    for tally in by_source:
+        totals.add({"total": tally.total, **_counts_of(tally)})
     by_experiment = _merge(
         grouped.values("run__experiment_id", "run__experiment__name", "run__source__name").annotate(
             **aggregates
@@ -264,11 +301,6 @@ def compliance_summary(
         for row in failing
     ]
 
-    latest_non_compliant = list(
-        assessments.filter(verdict=Assessment.Verdict.NON_COMPLIANT)
-        .select_related("run__source", "run__experiment", "policy_version")
-        .order_by("-assessed_at", "-id")[:latest]
-    )
     return ComplianceSummary(
         filters=filters,
         totals=totals,
@@ -281,7 +313,203 @@ def compliance_summary(
         by_classification=by_classification,
         trend=_trend(assessments, weeks),
         failing_rules=failing_rules,
-        latest_non_compliant=latest_non_compliant,
+        latest_non_compliant=_latest_non_compliant(assessments, latest),
+    )
+
+
+def _latest_non_compliant(assessments: QuerySet[Assessment], latest: int) -> list[Assessment]:
+    return list(
+        assessments.filter(verdict=Assessment.Verdict.NON_COMPLIANT)
+        .select_related("run__source", "run__experiment", "policy_version")
+        .order_by("-assessed_at", "-id")[:latest]
+    )
+
+
+# --------------------------------------------------------------------------- from the rollups
+
+
+def rollups_answer(filters: ComplianceFilters) -> bool:
+    """Whether the rollups can give the figures for ``filters``: they are
+    built (``reports.rollups``), and no filter narrows by day (they count by
+    week) or by what only the runs table filters. One query."""
+    built = RollupState.objects.exists()  # asked always: one query either way
+    if filters.since or filters.until or filters.verdict or filters.risk:
+        return False
+    return built and not (filters.failed_rule or filters.pending)
+
+
+def _experiments() -> dict[int, tuple[str, str, str | None]]:
+    """Every experiment: its name, its source's name and its department tag."""
+    return {
+        pk: (name, source, department)
+        for pk, name, source, department in Experiment.objects.order_by()
+        .annotate(department=KeyTextTransform(DEPARTMENT_TAG, "tags"))
+        .values_list("pk", "name", "source__name", "department")
+    }
+
+
+def _rollup_q(
+    filters: ComplianceFilters,
+    choices: FilterChoices,
+    experiments: Mapping[int, tuple[str, str, str | None]],
+) -> Q:
+    """``run_conditions`` on rollup rows (visibility is built in)."""
+    condition = Q()
+    if filters.policy.source_names:
+        condition &= Q(source__name__in=list(filters.policy.source_names))
+    if filters.source is not None:
+        condition &= Q(source_id=filters.source.pk)
+    if filters.experiment is not None:
+        condition &= Q(experiment_id=filters.experiment.pk)
+    if filters.classification is not None:
+        raw = list(choices.classifications.get(filters.classification, ()))
+        condition &= Q(classification__in=raw)
+    if filters.department is not None:
+        condition &= Q(
+            experiment_id__in=[
+                pk
+                for pk, (_, _, department) in experiments.items()
+                if normalise(department) == filters.department
+            ]
+        )
+    return condition
+
+
+def _week_counts(trend: QuerySet[TrendDelta]) -> dict[dt.date, dict[str, int]]:
+    counts: dict[dt.date, dict[str, int]] = {}
+    for week, verdict, n in (
+        trend.values_list("week", "verdict").annotate(n=Sum("runs")).filter(n__gt=0)
+    ):
+        counts.setdefault(week, dict.fromkeys(VERDICTS, 0))[verdict] += n
+    return counts
+
+
+def _bump(tally: Tally, verdict: str, risk: str, n: int) -> None:
+    tally.total += n
+    setattr(tally, verdict, getattr(tally, verdict) + n)
+    tally.risk[risk] += n
+
+
+def _sorted(tallies: Iterable[Tally]) -> list[Tally]:
+    return sorted(tallies, key=lambda t: (-t.non_compliant, -t.total, t.label))
+
+
+def rollup_summary(
+    filters: ComplianceFilters,
+    choices: FilterChoices,
+    *,
+    weeks: int = TREND_WEEKS,
+    top_rules: int = TOP_FAILING_RULES,
+    latest: int = LATEST_NON_COMPLIANT,
+) -> ComplianceSummary:
+    """``compliance_summary`` from the rollup tables: sums over a few thousand
+    rows, whatever the number of runs. The same figures as the live queries
+    (``manage.py rollups check`` and the tests hold them to it)."""
+    experiments = _experiments()
+    where = _rollup_q(filters, choices, experiments)
+    compliance = ComplianceDelta.objects.filter(where, policy=filters.policy).order_by()
+    totals = Tally(key="", label="All runs")
+    groups: dict[str, dict[str, Tally]] = {
+        "source": {},
+        "experiment": {},
+        "department": {},
+        "classification": {},
+    }
+
+    def count(
+        group: str, key: str, label: str, source: str, verdict: str, risk: str, n: int
+    ) -> None:
+        tally = groups[group].get(key)
+        if tally is None:
+            tally = groups[group][key] = Tally(key=key, label=label, source=source)
+        _bump(tally, verdict, risk, n)
+
+    # Source and department are the experiment's: one GROUP BY gives the three.
+    for experiment_id, verdict, risk, n in (
+        compliance.values_list("experiment_id", "verdict", "risk")
+        .annotate(n=Sum("runs"))
+        .filter(n__gt=0)
+    ):
+        name, source, department = experiments.get(experiment_id, ("?", "?", None))
+        _bump(totals, verdict, risk, n)
+        count("source", source, source, "", verdict, risk, n)
+        count("experiment", str(experiment_id), name, source, verdict, risk, n)
+        label = normalise(department)
+        count("department", label, label, "", verdict, risk, n)
+    for classification, verdict, risk, n in (
+        compliance.values_list("classification", "verdict", "risk")
+        .annotate(n=Sum("runs"))
+        .filter(n__gt=0)
+    ):
+        label = normalise(classification)
+        count("classification", label, label, "", verdict, risk, n)
+
+    # The trend: its last ``weeks`` weeks only (the index on policy and week).
+    trend = TrendDelta.objects.filter(where, policy=filters.policy).order_by()
+    counts: dict[dt.date, dict[str, int]] = {}
+    last = trend.aggregate(last=Max("week"))["last"]
+    if last is not None:
+        counts = _week_counts(trend.filter(week__gt=last - dt.timedelta(weeks=weeks)))
+        if max(counts, default=None) != last:  # the newest rows sum to nothing (not folded yet)
+            counts = _week_counts(trend)
+
+    version = filters.version
+    fresh = 0
+    if version is not None:
+        fresh = (
+            compliance.filter(policy_version=version, fresh=True).aggregate(n=Sum("runs"))["n"] or 0
+        )
+    runs = RunCountDelta.objects.filter(where).aggregate(n=Sum("runs"))["n"] or 0
+
+    catalogue = rule_catalogue(version)
+    failing_rows = list(
+        RuleFailDelta.objects.filter(where, policy=filters.policy)
+        .order_by()
+        .values_list("rule_id")
+        .annotate(n=Sum("runs"))
+        .filter(n__gt=0)
+        .order_by("-n", "rule_id")[:top_rules]
+    )
+    unknown = [rule_id for rule_id, _ in failing_rows if rule_id not in catalogue]
+    if unknown:  # rules the current version dropped: named as their results name them
+        catalogue = {
+            **{
+                row["rule_id"]: row
+                for row in RuleResult.objects.filter(
+                    rule_id__in=unknown,
+                    outcome=RuleResult.Outcome.FAIL,
+                    assessment__policy=filters.policy,
+                    assessment__is_current=True,
+                )
+                .order_by()
+                .values("rule_id")
+                .annotate(title=Max("title"), severity=Max("severity"))
+            },
+            **catalogue,
+        }
+    failing_rules = [
+        FailingRule(
+            rule_id=rule_id,
+            title=catalogue.get(rule_id, {}).get("title") or rule_id,
+            severity=catalogue.get(rule_id, {}).get("severity") or "",
+            runs=n,
+            share=round(100 * n / totals.total, 1) if totals.total else 0.0,
+        )
+        for rule_id, n in failing_rows
+    ]
+    return ComplianceSummary(
+        filters=filters,
+        totals=totals,
+        runs=runs,
+        not_assessed=runs - totals.total,
+        awaiting=runs - fresh if version is not None else 0,
+        by_source=_sorted(groups["source"].values()),
+        by_experiment=_sorted(groups["experiment"].values()),
+        by_department=_sorted(groups["department"].values()),
+        by_classification=_sorted(groups["classification"].values()),
+        trend=_trend_points(counts, weeks),
+        failing_rules=failing_rules,
+        latest_non_compliant=_latest_non_compliant(current_assessments(filters, choices), latest),
     )
 
 

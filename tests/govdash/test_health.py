@@ -72,6 +72,7 @@ def test_healthz_reports_overdue_work_and_a_scheduler_that_stopped_ticking(clien
         "syncs": 0,
         "assessment batches": 0,
         "report renders": 0,
+        "dashboard rollups": 0,
         "promotions": 0,
     }
 

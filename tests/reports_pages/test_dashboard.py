@@ -12,10 +12,19 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from reports import rollups
 from reports.models import AssessmentBatch
+from reports.selectors.dashboard import rollups_answer
 from reports.services import assess_recover, assessment_request_create
 from tests.attention import attention, minute, recovered_at
-from tests.reports_pages.conftest import DASHBOARD_QUERIES, SCRIPT, T0, ComplianceMirror, expected
+from tests.reports_pages.conftest import (
+    DASHBOARD_QUERIES,
+    DASHBOARD_ROLLUP_QUERIES,
+    SCRIPT,
+    T0,
+    ComplianceMirror,
+    expected,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -24,6 +33,21 @@ pytestmark = pytest.mark.django_db
 def reader(client: Client, make_user) -> Client:  # type: ignore[no-untyped-def]
     client.force_login(make_user("rita", "reviewer"))
     return client
+
+
+@pytest.fixture(params=["live", "rollups"])
+def figures_from(request, compliance_mirror: ComplianceMirror) -> str:  # type: ignore[no-untyped-def]
+    """Each figure test twice: aggregated live, and read from the rollups
+    (rebuilt from the mirror's rows; kept current from then on)."""
+    if request.param == "rollups":
+        rollups.rebuild()
+    return str(request.param)
+
+
+def _check_source(response, figures_from: str) -> None:  # type: ignore[no-untyped-def]
+    """The summary came from where the test asked (dates: always live)."""
+    filters = response.context["summary"].filters
+    assert rollups_answer(filters) == (figures_from == "rollups" and not filters.since)
 
 
 def _tallies(tallies) -> dict[str, dict[str, int]]:  # type: ignore[no-untyped-def]
@@ -70,10 +94,11 @@ def _check_summary(summary, want) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_dashboard_figures_equal_counts_made_from_the_rows(
-    reader: Client, compliance_mirror: ComplianceMirror
+    reader: Client, compliance_mirror: ComplianceMirror, figures_from: str
 ):
     response = reader.get(reverse("reports:dashboard"))
     assert response.status_code == 200
+    _check_source(response, figures_from)
     want = expected(compliance_mirror.version)
     # The mirror is varied enough for every figure to mean something.
     assert want.verdicts["compliant"]
@@ -89,7 +114,7 @@ def test_dashboard_figures_equal_counts_made_from_the_rows(
 
 
 def test_classification_groups_ignore_case_and_spaces_and_name_blank_none(
-    reader: Client, compliance_mirror: ComplianceMirror
+    reader: Client, compliance_mirror: ComplianceMirror, figures_from: str
 ):
     summary = reader.get(reverse("reports:dashboard")).context["summary"]
     keys = {t.key for t in summary.by_classification}
@@ -128,23 +153,25 @@ def test_classification_groups_ignore_case_and_spaces_and_name_blank_none(
     ],
     ids=["source", "department", "no-department", "classification", "no-classification", "dates"],
 )
-def test_filters_narrow_every_figure(reader: Client, compliance_mirror, params, keep):  # type: ignore[no-untyped-def]
+def test_filters_narrow_every_figure(reader: Client, compliance_mirror, figures_from, params, keep):  # type: ignore[no-untyped-def]
     response = reader.get(reverse("reports:dashboard"), params)
+    _check_source(response, figures_from)
     assert response.status_code == 200
     want = expected(compliance_mirror.version, keep)
     assert want.runs  # the filter keeps something
     _check_summary(response.context["summary"], want)
 
 
-def test_experiment_filter(reader: Client, compliance_mirror: ComplianceMirror):
+def test_experiment_filter(reader: Client, compliance_mirror: ComplianceMirror, figures_from: str):
     experiment = compliance_mirror.experiments["risk2"]
     response = reader.get(reverse("reports:dashboard"), {"experiment": experiment.pk})
+    _check_source(response, figures_from)
     want = expected(compliance_mirror.version, lambda run: run.experiment_id == experiment.pk)
     _check_summary(response.context["summary"], want)
 
 
 def test_every_figure_links_to_a_runs_table_showing_exactly_those_runs(
-    reader: Client, compliance_mirror: ComplianceMirror
+    reader: Client, compliance_mirror: ComplianceMirror, figures_from: str
 ):
     response = reader.get(reverse("reports:dashboard"), {"source": "alpha"})
     html = response.content.decode()
@@ -179,7 +206,7 @@ def test_every_figure_links_to_a_runs_table_showing_exactly_those_runs(
 
 
 def test_trend_weeks_are_filled_and_named_by_their_monday(
-    reader: Client, compliance_mirror: ComplianceMirror
+    reader: Client, compliance_mirror: ComplianceMirror, figures_from: str
 ):
     trend = reader.get(reverse("reports:dashboard")).context["summary"].trend
     assert [p.week_start for p in trend] == [
@@ -300,6 +327,16 @@ def test_dashboard_queries_do_not_grow_with_work_needing_attention(
         html = reader.get(reverse("reports:dashboard")).content.decode()
     assert html.count('data-attention="overdue"') == 8
     assert html.count('data-attention="failed"') == 4
+
+
+def test_dashboard_query_count_from_rollups_is_pinned(
+    reader: Client, compliance_mirror: ComplianceMirror, django_assert_num_queries
+):  # type: ignore[no-untyped-def]
+    rollups.rebuild()
+    # The same number as with 100,000 runs (test_scale).
+    with django_assert_num_queries(DASHBOARD_ROLLUP_QUERIES):
+        response = reader.get(reverse("reports:dashboard"))
+    assert rollups_answer(response.context["summary"].filters)
 
 
 def test_dashboard_query_count_is_pinned(

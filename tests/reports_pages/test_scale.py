@@ -21,10 +21,13 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from reports import rollups
 from reports.models import Assessment, Policy, PolicyVersion, RuleResult
+from reports.selectors.dashboard import rollups_answer
 from reports.services import _rules_hash, parse_policy_yaml
 from tests.reports_pages.conftest import (
     DASHBOARD_QUERIES,
+    DASHBOARD_ROLLUP_QUERIES,
     RUNS_PAGE_QUERIES,
     SUMMARY_API_QUERIES,
 )
@@ -202,16 +205,7 @@ def reader(client: Client, make_user) -> Client:  # type: ignore[no-untyped-def]
     return client
 
 
-def test_dashboard_query_count_is_constant_at_100k_runs(
-    reader: Client, scale: Scale, django_assert_num_queries
-):  # type: ignore[no-untyped-def]
-    with django_assert_num_queries(DASHBOARD_QUERIES):
-        response = reader.get(reverse("reports:dashboard"))
-    assert response.status_code == 200
-
-
-def test_dashboard_figures_at_100k_runs_equal_the_generated_counts(reader: Client, scale: Scale):
-    summary = reader.get(reverse("reports:dashboard")).context["summary"]
+def _assert_generated_counts(summary, scale: Scale) -> None:  # type: ignore[no-untyped-def]
     assert summary.runs == scale.runs
     assert summary.totals.total == scale.assessed
     assert summary.not_assessed == scale.runs - scale.assessed
@@ -225,6 +219,37 @@ def test_dashboard_figures_at_100k_runs_equal_the_generated_counts(reader: Clien
     assert {r.rule_id: r.runs for r in summary.failing_rules} == dict(scale.failing)
     assert len(summary.trend) == 26
     assert len(summary.latest_non_compliant) == 10
+
+
+def test_dashboard_query_count_is_constant_at_100k_runs(
+    reader: Client, scale: Scale, django_assert_num_queries
+):  # type: ignore[no-untyped-def]
+    with django_assert_num_queries(DASHBOARD_QUERIES):
+        response = reader.get(reverse("reports:dashboard"))
+    assert response.status_code == 200
+
+
+def test_dashboard_figures_at_100k_runs_equal_the_generated_counts(reader: Client, scale: Scale):
+    summary = reader.get(reverse("reports:dashboard")).context["summary"]
+    _assert_generated_counts(summary, scale)
+
+
+def test_dashboard_from_rollups_at_100k_runs_equals_the_generated_counts_in_fewer_queries(
+    reader: Client, scale: Scale, django_assert_num_queries
+):  # type: ignore[no-untyped-def]
+    rollups.rebuild()
+    assert not any(rollups.check().values())
+    with django_assert_num_queries(DASHBOARD_ROLLUP_QUERIES):
+        response = reader.get(reverse("reports:dashboard"))
+    summary = response.context["summary"]
+    assert rollups_answer(summary.filters)
+    _assert_generated_counts(summary, scale)
+    experiment = Experiment.objects.get(experiment_id="scale-1")
+    params = {"source": "scale-1", "experiment": experiment.pk, "classification": "official"}
+    with django_assert_num_queries(DASHBOARD_ROLLUP_QUERIES + 2):  # source, experiment
+        filtered = reader.get(reverse("reports:dashboard"), params).context["summary"]
+    assert rollups_answer(filtered.filters)
+    assert 0 < filtered.totals.total < scale.assessed
 
 
 def test_filtered_dashboard_query_count_is_the_same(
