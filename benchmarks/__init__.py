@@ -88,12 +88,11 @@ def recreate_database(url: str) -> None:
         raise BenchmarkError(f"PostgreSQL is needed for this benchmark ({admin}): {exc}") from None
 
 
-def run_child(module: str, what: str, *, keep: str = "", **settings: str) -> Any:
-    """Run ``python -m benchmarks.<module> --child <result file>`` with govdash
-    configured for a benchmark (no debug, quiet logs) plus ``settings``
-    (environment variables; the caller's ``GOVDASH_*`` are dropped, but for
-    those starting with ``keep``), and answer the JSON the child wrote."""
-    env = {
+def bench_env(*, keep: str = "", **settings: str) -> dict[str, str]:
+    """The environment of a benchmark's govdash process: no debug, quiet logs, plus
+    ``settings``; the caller's ``GOVDASH_*`` variables are dropped, but for those
+    starting with ``keep``."""
+    return {
         **{
             key: value
             for key, value in os.environ.items()
@@ -106,12 +105,17 @@ def run_child(module: str, what: str, *, keep: str = "", **settings: str) -> Any
         "MLFLOW_DISABLE_TELEMETRY": "true",
         **settings,
     }
+
+
+def run_child(module: str, what: str, *args: str, keep: str = "", **settings: str) -> Any:
+    """Run ``python -m benchmarks.<module> --child <result file> <args>`` in
+    ``bench_env(keep=keep, **settings)`` and answer the JSON the child wrote."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         completed = subprocess.run(
-            [sys.executable, "-m", f"benchmarks.{module}", "--child", str(out)],
+            [sys.executable, "-m", f"benchmarks.{module}", "--child", str(out), *args],
             cwd=REPO,
-            env=env,
+            env=bench_env(keep=keep, **settings),
             check=False,
         )
         if completed.returncode != 0 or not out.exists():
@@ -122,6 +126,7 @@ def run_child(module: str, what: str, *, keep: str = "", **settings: str) -> Any
 __all__ = [
     "BenchmarkError",
     "Target",
+    "bench_env",
     "load_average",
     "log",
     "recreate_database",

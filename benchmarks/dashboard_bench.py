@@ -23,14 +23,12 @@ import datetime as dt
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import BenchmarkError, Target, load_average
-from benchmarks.assess_bench import _recreate_database
+from benchmarks import BenchmarkError, Target, load_average, recreate_database, run_child
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/govdash_bench"
@@ -53,34 +51,20 @@ def log(message: str) -> None:
 
 def _recreate_postgres(server_url: str) -> str:
     url = server_url.rsplit("/", 1)[0] + "/" + PG_NAME
-    _recreate_database(url)
+    recreate_database(url)
     return url
 
 
 def _child(database_url: str, runs: int) -> dict[str, float]:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("GOVDASH_")},
-        "DATABASE_URL": database_url,
-        "GOVDASH_DEBUG": "false",
-        "GOVDASH_SECRET_KEY": "benchmark-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-        "GOVDASH_HTTPS": "false",
-        "GOVDASH_LOG_LEVEL": "WARNING",
-        "GOVDASH_JOBS_INLINE": "true",
-        "GOVDASH_STATIC_MANIFEST": "false",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-    }
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "result.json"
-        completed = subprocess.run(
-            [sys.executable, "-m", "benchmarks.dashboard_bench", "--child", str(out), str(runs)],
-            cwd=REPO,
-            env=env,
-            check=False,
-        )
-        if completed.returncode != 0 or not out.exists():
-            raise BenchmarkError(f"the dashboard benchmark child failed ({completed.returncode})")
-        result: dict[str, float] = json.loads(out.read_text())
-        return result
+    result: dict[str, float] = run_child(
+        "dashboard_bench",
+        "dashboard",
+        str(runs),
+        DATABASE_URL=database_url,
+        GOVDASH_JOBS_INLINE="true",
+        GOVDASH_STATIC_MANIFEST="false",
+    )
+    return result
 
 
 def run() -> list[Target]:

@@ -40,7 +40,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import BenchmarkError, Target, load_average
+from benchmarks import (
+    BenchmarkError,
+    Target,
+    bench_env,
+    load_average,
+    log,
+    recreate_database,
+    run_child,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/govdash_bench_web"
@@ -59,10 +67,6 @@ TABLE_P95_MS_1M = 100.0
 CONCURRENT_P95_MS_100K = 2000.0
 
 
-def log(message: str) -> None:
-    print(f"  {message}", flush=True)
-
-
 def _sizes() -> list[int]:
     raw = os.environ.get("GOVDASH_BENCH_WEB_SIZES", "100000,1000000")
     return [int(part) for part in raw.split(",") if part.strip()]
@@ -74,61 +78,21 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _recreate_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[-1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    try:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as exc:
-        raise BenchmarkError(f"PostgreSQL is needed for this benchmark ({admin}): {exc}") from None
-
-
 def _env(url: str) -> dict[str, str]:
+    return bench_env(**_settings(url))
+
+
+def _settings(url: str) -> dict[str, str]:
     return {
-        **{k: v for k, v in os.environ.items() if not k.startswith("GOVDASH_")},
         "DATABASE_URL": url,
         "REDIS_URL": "redis://127.0.0.1:6379/13",
-        "GOVDASH_DEBUG": "false",
-        "GOVDASH_SECRET_KEY": "benchmark-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-        "GOVDASH_HTTPS": "false",
         "GOVDASH_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "GOVDASH_LOG_LEVEL": "WARNING",
         "GOVDASH_STATIC_MANIFEST": "false",
         "DJANGO_SETTINGS_MODULE": "govdash.settings",
     }
 
 
 # --------------------------------------------------------------------------- data
-
-
-def _manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO,
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-
-
-def _grow(env: dict[str, str], total: int) -> dict[str, Any]:
-    """Seed (first call) or grow the mirror to ``total`` runs, in a child process."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "grow.json"
-        completed = subprocess.run(
-            [sys.executable, "-m", "benchmarks.web_bench", "--grow", str(total), str(out)],
-            cwd=REPO,
-            env=env,
-            check=False,
-        )
-        if completed.returncode != 0 or not out.exists():
-            raise BenchmarkError(f"generating {total} runs failed ({completed.returncode})")
-        return dict(json.loads(out.read_text()))
 
 
 def _copy_columns(model: Any, overrides: dict[str, str]) -> tuple[str, str]:
@@ -272,12 +236,12 @@ class Server:
         )
         import requests
 
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while True:
             try:
-                requests.get(f"{self.base}/healthz", timeout=5)
+                requests.get(f"{self.base}/healthz", timeout=30)
                 return
-            except requests.ConnectionError:
+            except requests.RequestException:
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     self.stop()
                     raise BenchmarkError("gunicorn did not start") from None
@@ -420,13 +384,13 @@ def run() -> list[Target]:
 
     url = os.environ.get("GOVDASH_BENCH_WEB_DATABASE_URL", DEFAULT_DB)
     if os.environ.get("GOVDASH_BENCH_WEB_KEEP", "").lower() not in {"1", "true", "yes"}:
-        _recreate_database(url)
+        recreate_database(url)
     env = _env(url)
     targets: list[Target] = []
     sizes = sorted(_sizes())
     for index, size in enumerate(sizes):
         log(f"{size:,} runs ({load_average()})")
-        facts = _grow(env, size)
+        facts = run_child("web_bench", "mirror", str(size), **_settings(url))
         log(f"mirror: {facts['runs']:,} runs, {facts['assessments']:,} current assessments")
         cookie = subprocess.run(
             [sys.executable, "-m", "benchmarks.web_bench", "--session"],
@@ -484,8 +448,8 @@ def run() -> list[Target]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--grow":
-        Path(sys.argv[3]).write_text(json.dumps(grow(int(sys.argv[2]))))
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        Path(sys.argv[2]).write_text(json.dumps(grow(int(sys.argv[3]))))
     elif len(sys.argv) == 2 and sys.argv[1] == "--session":
         print(session_cookie())
     else:
