@@ -217,8 +217,10 @@ def test_a_chunk_of_new_runs_costs_the_same_queries_as_one_run(default_policy):
     if connection.vendor == "postgresql":
         # Runs, model tags, what is assessed; ids; one COPY each for the
         # assessments and their 250 rule results; the audit event (6, with
-        # its savepoint and lock); the chunk's savepoint in this test.
-        assert len(fifty) == len(one) == 14
+        # its savepoint and lock); the chunk's savepoint in this test; and the
+        # dashboard rollups' part (reports.rollups.counting): the runs' advisory
+        # locks, their current assessments before and after, and the deltas.
+        assert len(fifty) == len(one) == 19
         copies = [sql.split(" (")[0] for sql in fifty if sql.startswith("COPY")]
         assert copies == ['COPY "reports_assessment"', 'COPY "reports_ruleresult"']
     assert RuleResult.objects.count() == 51 * 5
