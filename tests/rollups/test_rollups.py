@@ -100,8 +100,11 @@ def test_rollups_kept_by_the_writers_equal_a_recomputation_through_every_change(
     source = source_create(name="rollups", url=mlflow_server.url)
 
     _sync(source)
-    assert Run.objects.filter(source=source).count() == len(run_ids)
-    assert _assess(default_policy) == len(run_ids)
+    # The session's MLflow server may hold other tests' runs too: all are mirrored.
+    mirrored = Run.objects.filter(source=source)
+    assert set(run_ids) <= set(mirrored.values_list("run_id", flat=True))
+    assert _assess(default_policy) >= len(run_ids)
+    assert not runs_needing_assessment(default_policy).filter(run_id__in=run_ids).exists()
     _assert_rollups_hold(default_policy)
     kept = rollup_summary(
         ComplianceFilters(policy=default_policy.policy, version=default_policy), filter_choices()
