@@ -74,14 +74,18 @@ def log(message: str) -> None:
     print(f"  {message}", flush=True)
 
 
-def recreate_database(url: str) -> None:
-    """Drop and create the PostgreSQL database ``url`` names (a benchmark's own)."""
+def recreate_database(url: str, *, keep: bool = False) -> None:
+    """Drop and create the PostgreSQL database ``url`` names (a benchmark's own);
+    with ``keep``, only create it when it does not exist."""
     import psycopg
 
     name = url.rsplit("/", 1)[-1]
     admin = url.rsplit("/", 1)[0] + "/postgres"
     try:
         with psycopg.connect(admin, autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            if keep and exists.fetchone():
+                return
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}"')
     except psycopg.Error as exc:

@@ -37,6 +37,7 @@ index range scan of ``per_page + 1`` rows, with no OFFSET and no COUNT:
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,6 +47,9 @@ from typing import Any, TypeVar
 from django.core import signing
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.defaultfilters import date as date_filter
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString, mark_safe
 from django_tables2 import RequestConfig, Table
 from django_tables2.rows import BoundRows
 
@@ -222,3 +226,54 @@ def configure_keyset_table(
     )
     table.paginator = KeysetPaginator(queryset=queryset, per_page=size)
     return table
+
+
+# --------------------------------------------------------------------------- plain rows
+
+
+class PlainRowsTable(Table):  # type: ignore[misc]  # django-tables2 has no type hints
+    """A table whose body rows are rendered by plain Python, for the lists that
+    are read all day (runs, runs with their verdicts).
+
+    django-tables2 renders each cell through its accessor, its ``render_*``
+    method (found again for every cell by signature inspection) and the
+    column's attributes: on a 50-row runs page that was three quarters of the
+    page's time (docs/architecture.md, `kernel/tables.py`). A subclass defines
+    ``cell_<column>(record) -> str`` for each of its columns, returning escaped
+    HTML (``format_html``, or ``text``/``datetime_text`` below); the header,
+    sorting, paging and the choice of columns stay django-tables2's, the row
+    attributes (``Meta.row_attrs``, odd/even) too, and ``includes/table.html``
+    prints ``plain_rows``.
+    """
+
+    renders_plain_rows = True
+
+    def plain_rows(self) -> list[SafeString]:
+        cells = [
+            (getattr(self, f"cell_{column.name}"), column.attrs["td"].as_html())
+            for column in self.columns
+        ]
+        rows = []
+        for row in self.paginated_rows:
+            record = row.record
+            tds = "".join(f"<td {attrs}>{cell(record)}</td>" for cell, attrs in cells)
+            # Each cell is escaped by its cell_* function; the attributes by django-tables2.
+            rows.append(mark_safe(f"<tr {row.attrs.as_html()}>{tds}</tr>"))  # noqa: S308
+        return rows
+
+
+EMPTY = "—"
+
+
+def text(value: str | None) -> str:
+    """A cell's escaped text, or a dash when the value is empty (None or "")."""
+    if value is None or value == "":
+        return EMPTY
+    return str(conditional_escape(value))
+
+
+def datetime_text(value: dt.datetime | None, format: str) -> str:
+    """A date and time in the current time zone, as the ``date`` filter prints it."""
+    if value is None:
+        return EMPTY
+    return str(conditional_escape(date_filter(value, format)))

@@ -8,12 +8,14 @@ from typing import Any
 import django_tables2 as tables
 from django.utils.html import format_html, format_html_join
 
+from kernel.tables import PlainRowsTable, datetime_text, text
 from reports.selectors.common import RISK_LABELS, VERDICT_LABELS
 from reports.selectors.runs import failed_rule_ids
 from tracking.models import Run
 
 TABLE_ATTRS = {"class": "usa-table usa-table--compact usa-table--striped width-full"}
 TEMPLATE = "includes/table.html"
+DATETIME = "Y-m-d H:i"
 
 VERDICT_CLASSES = {
     "compliant": "bg-success-dark",
@@ -45,7 +47,10 @@ def risk_tag(risk: str | None) -> str:
     )
 
 
-class ComplianceRunTable(tables.Table):
+class ComplianceRunTable(PlainRowsTable):
+    """Rows rendered by ``cell_*`` (kernel.tables): the table is read all day and paged
+    by keyset over millions of runs."""
+
     run = tables.Column(
         verbose_name="Run", empty_values=(), order_by=("run_name", "run_id"), accessor="run_name"
     )
@@ -61,13 +66,13 @@ class ComplianceRunTable(tables.Table):
     classification = tables.Column(
         order_by=("classification", "id"), default="—", attrs={"td": {"class": "govdash-wrap"}}
     )
-    start_time = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Started (UTC)")
+    start_time = tables.DateTimeColumn(format=DATETIME, verbose_name="Started (UTC)")
     verdict = tables.Column(empty_values=(), order_by=("verdict_rank", "id"))
     risk = tables.Column(empty_values=(), order_by=("risk_rank", "score_rank", "id"))
     score = tables.Column(empty_values=(), order_by=("score_rank", "id"))
     failed = tables.Column(verbose_name="Failed rules", empty_values=(), orderable=False)
     assessed_at = tables.DateTimeColumn(
-        format="Y-m-d H:i",
+        format=DATETIME,
         verbose_name="Assessed (UTC)",
         default="—",
         order_by=("assessed_rank", "id"),
@@ -102,7 +107,7 @@ class ComplianceRunTable(tables.Table):
         rows = list(self.page.object_list) if getattr(self, "page", None) else []
         self.failed_map = failed_rule_ids(row.record.assessment_id for row in rows)
 
-    def render_run(self, record: Run) -> str:
+    def cell_run(self, record: Run) -> str:
         name = record.run_name or record.run_id
         return format_html(
             '<a href="{}">{}</a><br><span class="govdash-mono font-body-3xs">{}</span>',
@@ -111,22 +116,37 @@ class ComplianceRunTable(tables.Table):
             record.run_id,
         )
 
-    def render_verdict(self, record: Run) -> str:
+    def cell_experiment(self, record: Run) -> str:
+        return text(record.experiment.name)
+
+    def cell_source(self, record: Run) -> str:
+        return text(record.source.name)
+
+    def cell_classification(self, record: Run) -> str:
+        return text(record.classification)
+
+    def cell_start_time(self, record: Run) -> str:
+        return datetime_text(record.start_time, DATETIME)
+
+    def cell_verdict(self, record: Run) -> str:
         return verdict_tag(record.verdict)  # type: ignore[attr-defined]
 
-    def render_risk(self, record: Run) -> str:
+    def cell_risk(self, record: Run) -> str:
         return risk_tag(record.risk)  # type: ignore[attr-defined]
 
-    def render_score(self, record: Run) -> str:
+    def cell_score(self, record: Run) -> str:
         score = record.score  # type: ignore[attr-defined]
         return "—" if score is None else str(score)
 
-    def render_failed(self, record: Run) -> str:
+    def cell_failed(self, record: Run) -> str:
         rules = self.failed_map.get(record.assessment_id or 0, [])  # type: ignore[attr-defined]
         if not rules:
             return "—"
         return format_html_join(", ", '<span class="govdash-mono">{}</span>', ((r,) for r in rules))
 
-    def render_version_number(self, record: Run) -> str:
+    def cell_assessed_at(self, record: Run) -> str:
+        return datetime_text(record.assessed_at, DATETIME)  # type: ignore[attr-defined]
+
+    def cell_version_number(self, record: Run) -> str:
         number = record.version_number  # type: ignore[attr-defined]
         return "—" if number is None else f"v{number}"

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from kernel.tables import PlainRowsTable, datetime_text, text
 from tracking.models import AliasChange, Experiment, ModelVersion, RegisteredModel, Run, SyncRun
 
 TABLE_ATTRS = {"class": "usa-table usa-table--compact usa-table--striped width-full"}
@@ -29,18 +30,13 @@ def lifecycle_label(record: Run | Experiment) -> str:
     return record.lifecycle_stage
 
 
-class RunTable(tables.Table):
-    run_name = tables.Column(
-        verbose_name="Run",
-        linkify=True,
-        empty_values=(),
-        order_by=("run_name", "id"),
-    )
+class RunTable(PlainRowsTable):
+    """The runs lists (all runs, an experiment's runs): read all day and paged by
+    keyset over millions, so its rows are rendered by ``cell_*`` (kernel.tables)."""
+
+    run_name = tables.Column(verbose_name="Run", empty_values=(), order_by=("run_name", "id"))
     experiment = tables.Column(
-        accessor="experiment__name",
-        verbose_name="Experiment",
-        linkify=lambda record: record.experiment.get_absolute_url(),
-        order_by=("experiment__name", "id"),
+        accessor="experiment__name", verbose_name="Experiment", order_by=("experiment__name", "id")
     )
     source = tables.Column(accessor="source__name", verbose_name="Source", order_by="source__name")
     status = tables.Column()
@@ -71,15 +67,39 @@ class RunTable(tables.Table):
         order_by = "-start_time"
         empty_text = "No runs match."
 
-    def render_run_name(self, record: Run) -> str:
-        return record.run_name or record.run_id
+    def cell_run_name(self, record: Run) -> str:
+        return format_html(
+            '<a href="{}">{}</a>', record.get_absolute_url(), record.run_name or record.run_id
+        )
 
-    def render_lifecycle_stage(self, record: Run) -> str:
-        return lifecycle_label(record)
+    def cell_experiment(self, record: Run) -> str:
+        experiment = record.experiment
+        if not experiment.name:
+            return text(experiment.name)
+        return format_html('<a href="{}">{}</a>', experiment.get_absolute_url(), experiment.name)
 
-    def render_run_id(self, value: str) -> str:
+    def cell_source(self, record: Run) -> str:
+        return text(record.source.name)
+
+    def cell_status(self, record: Run) -> str:
+        return text(record.status)
+
+    def cell_lifecycle_stage(self, record: Run) -> str:
+        return text(lifecycle_label(record))
+
+    def cell_classification(self, record: Run) -> str:
+        return text(record.classification)
+
+    def cell_user_id(self, record: Run) -> str:
+        return text(record.user_id)
+
+    def cell_start_time(self, record: Run) -> str:
+        return datetime_text(record.start_time, DATETIME)
+
+    def cell_run_id(self, record: Run) -> str:
         # Enough to tell runs apart at a glance; the run page has the whole id.
-        return value[:8] + "…" if len(value) > 9 else value
+        value = record.run_id
+        return text(value[:8] + "…" if len(value) > 9 else value)
 
 
 class ExperimentTable(tables.Table):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.test import Client
@@ -698,3 +699,57 @@ def test_detail_pages_do_not_query_per_row(reader, mirror: Mirror, make_user):
     # The run page includes the compliance panel (3 queries of its own), the version
     # page the promotions panel (2: the version's requests, the environments).
     assert before == {"source": 14, "model": 13, "run": 11, "version": 10}
+
+
+def _body_rows(html: str) -> dict[str, list[str]]:
+    """The runs table's body: each row's cells (their inner HTML), by the row's class
+    attribute and first cell's link text."""
+    body = html[html.index("<tbody>") : html.index("</tbody>")]
+    rows = {}
+    for attrs, inner in re.findall(r"<tr ([^>]*)>(.*?)</tr>", body, flags=re.S):
+        cells = [cell.strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", inner, flags=re.S)]
+        name = re.sub(r"<[^>]+>", "", cells[0])
+        rows[name] = [attrs.strip(), *cells]
+    return rows
+
+
+def test_runs_table_rows_render_every_cell_escaped(reader, mirror: Mirror):
+    # The rows are rendered by the table's cell_* functions (kernel.tables.PlainRowsTable),
+    # not django-tables2's per-cell machinery: pinned here cell by cell.
+    html = _html(reader.get(reverse("tracking:runs"), {"lifecycle": "all"}))
+    headers = re.findall(r'<th scope="col"', html)
+    rows = _body_rows(html)
+    hostile = mirror.hostile_run
+    escaped = "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;"
+    assert rows[f"run {escaped}"][0] in ('class="odd"', 'class="even"')
+    assert rows[f"run {escaped}"][1:] == [
+        f'<a href="/tracking/runs/{hostile.pk}/">run {escaped}</a>',
+        f'<a href="/tracking/experiments/{hostile.experiment_id}/">exp {escaped}</a>',
+        mirror.source.name,
+        "FINISHED",
+        "active",
+        escaped,
+        "—",
+        hostile.start_time.strftime("%Y-%m-%d %H:%M"),
+        "ffffffff…",
+    ]
+    assert rows["deleted run"][0].startswith('class="govdash-row--deleted ')
+    assert rows["deleted run"][5] == '<span class="usa-tag govdash-tag--deleted">Deleted</span>'
+    assert rows["gone run"][0].startswith('class="govdash-row--deleted ')
+    assert rows["gone run"][5] == '<span class="usa-tag govdash-tag--gone">Gone</span>'
+    assert rows["scoring run 1"][7] == "ana"
+    assert all(len(cells) == len(headers) + 1 for cells in rows.values())
+
+    # An experiment's page leaves out the experiment and source columns, headers and cells.
+    html = _html(reader.get(reverse("tracking:experiment", args=[mirror.experiment.pk])))
+    rows = _body_rows(html)
+    assert rows["scoring run 1"][1:] == [
+        f'<a href="/tracking/runs/{mirror.runs[1].pk}/">scoring run 1</a>',
+        "FINISHED",
+        "active",
+        "secret",
+        "ana",
+        mirror.runs[1].start_time.strftime("%Y-%m-%d %H:%M"),
+        f"{mirror.runs[1].run_id[:8]}…",
+    ]
+    assert len(re.findall(r'<th scope="col"', html)) == 7
