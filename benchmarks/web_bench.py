@@ -186,7 +186,9 @@ def grow(total: int) -> dict[str, Any]:
         call_command("rollups", "rebuild", verbosity=0)
         log(f"rollups rebuilt in {time.perf_counter() - started:.0f}s")
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        # VACUUM too: otherwise autovacuum visits the copied million rows while the
+        # pages are timed (a p95 of 131 ms against a p50 of 50 ms, seen once).
+        cursor.execute("VACUUM ANALYZE")
     runs = Run.objects.count()
     return {
         "runs": runs,
@@ -396,7 +398,9 @@ def run() -> list[Target]:
     for index, size in enumerate(sizes):
         log(f"{size:,} runs ({load_average()})")
         facts = run_child("web_bench", "mirror", str(size), **_settings(url))
-        log(f"mirror: {facts['runs']:,} runs, {facts['assessments']:,} current assessments")
+        # Labelled by what the mirror holds: a kept database may hold more than asked.
+        runs = int(facts["runs"])
+        log(f"mirror: {runs:,} runs, {facts['assessments']:,} current assessments")
         cookie = subprocess.run(
             [sys.executable, "-m", "benchmarks.web_bench", "--session"],
             cwd=REPO,
@@ -420,17 +424,17 @@ def run() -> list[Target]:
                     f"{name}: p50 {p50:.0f} ms, p95 {p95:.0f} ms "
                     f"({p95 / base_p95:.1f}x /healthz) {path}"
                 )
-            if size >= 1_000_000:
+            if runs >= 1_000_000:
                 targets.append(
                     Target(
-                        f"dashboard p95 ms, {size:,} runs",
+                        f"dashboard p95 ms, {runs:,} runs",
                         measured["dashboard"][1],
                         DASHBOARD_P95_MS_1M,
                     )
                 )
                 for name in ("runs table, first page", "runs table, last page"):
                     targets.append(
-                        Target(f"{name} p95 ms, {size:,} runs", measured[name][1], TABLE_P95_MS_1M)
+                        Target(f"{name} p95 ms, {runs:,} runs", measured[name][1], TABLE_P95_MS_1M)
                     )
             if index == 0:
                 log(
@@ -443,7 +447,7 @@ def run() -> list[Target]:
                     f"{count} requests, {failures} failed, p50 {p50:.0f} ms, p95 {p95:.0f} ms "
                     f"({load_average()})"
                 )
-                label = f"{CONCURRENT_USERS} clients, {size:,} runs"
+                label = f"{CONCURRENT_USERS} clients, {runs:,} runs"
                 targets.append(Target(f"{label}: failed requests", failures, 0))
                 targets.append(Target(f"{label}: p95 ms", p95, CONCURRENT_P95_MS_100K))
         finally:

@@ -314,6 +314,8 @@ RQ_QUEUES = {
     for name in JOB_QUEUES
 }
 RQ_SHOW_ADMIN_LINK = False
+# Report workers load the renderer once, before their first job (govdash/worker.py).
+RQ = {"WORKER_CLASS": "govdash.worker.Worker"}
 # Runs per assessment job: large enough that RQ's fork per job does not
 # dominate, small enough that a lost worker costs little to redo.
 ASSESS_BATCH_SIZE = env_int("GOVDASH_ASSESS_BATCH_SIZE", 500, minimum=1)

@@ -7,14 +7,17 @@ it gets the final HTML and the attachments, and sends back the PDF bytes, the
 page count and the URLs the fetcher refused. Nothing is written anywhere until
 the whole PDF exists, so a failed or stopped render leaves no file behind.
 
-WeasyPrint (and pyHanko, for the signing step after it) are imported in the
-parent before the fork (``preload``), once per worker process: a fresh child
-then starts rendering at once instead of spending a second or two importing
-them on every report.
+WeasyPrint (and pyHanko, for the signing step after it) are imported and
+warmed in the parent before the fork (``preload``), once per worker process
+(govdash/worker.py calls it before a report worker's first job, so RQ's work
+horses inherit it): a fresh child then starts rendering at once instead of
+spending a second or two importing them on every report.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import io
 import multiprocessing
 import traceback
@@ -23,6 +26,17 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 PDF_VARIANT = "pdf/a-3b"
+# What a report is made of (the report stylesheet, its faces: headings, bold, the
+# monospaced ids, tables, a chart's text), on one page: rendering it once per
+# process loads and caches the fonts every report then finds ready.
+WARM_UP_HTML = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>warm-up</title><link rel="stylesheet" href="govdash-asset:report.css"></head><body>
+<h1>govdash</h1><h2>Findings</h2><h3>Rule</h3><p>Text <strong>bold</strong> <em>it</em></p>
+<table><thead><tr><th>Run</th><th>Run id</th></tr></thead><tbody><tr><td>run 1<br>
+<span class="muted">x</span></td><td class="mono">0123456789abcdef</td><td class="num">1</td>
+</tr></tbody></table><svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"
+font-family="Source Sans Pro Web, Helvetica Neue, Helvetica, Roboto, Arial, sans-serif">
+<text x="1" y="12" font-weight="700">1</text></svg></body></html>"""
 
 
 class RenderError(RuntimeError):
@@ -45,12 +59,34 @@ class Rendered:
     served: list[str] = field(default_factory=list)
 
 
+_warm = False
+
+
 def preload() -> None:
-    """Import the renderer and the signer now, so forked renders inherit them."""
+    """Import the renderer and the signer now, so forked renders inherit them;
+    the first time in a process, also render and sign a one-page document in
+    the report stylesheet, so that the first report finds WeasyPrint's and
+    pyHanko's lazily loaded parts (fonts, signature code, the opened
+    certificate bundle) ready: without it, each forked render paid 1 to 2
+    seconds for them (5% of a 1,000-run report). A failure here is left to
+    the report's own render or signing, which reports it."""
+    global _warm
     import pyhanko.sign.signers  # noqa: F401
     import weasyprint  # noqa: F401
 
     import reports.documents.fetcher  # noqa: F401
+
+    if _warm:
+        return
+    _warm = True
+    from reports.documents.signing import sign_pdf, signing_configured
+
+    with contextlib.suppress(Exception):  # the report's own steps report it
+        rendered = render_in_process(
+            WARM_UP_HTML, [AttachmentFile("warm-up.json", b"{}", "warm-up")]
+        )
+        if signing_configured():
+            sign_pdf(rendered.pdf, reason="warm-up")
 
 
 def render_in_process(html: str, attachments: list[AttachmentFile]) -> Rendered:
@@ -97,7 +133,14 @@ def render_pdf(html: str, attachments: list[AttachmentFile], *, timeout: float) 
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
     child = context.Process(target=_child, args=(send, html, attachments), daemon=True)
-    child.start()
+    # The child's collector leaves the parent's objects alone (they are frozen for
+    # it): without this, each of its full collections walks, and so copies, the
+    # whole inherited heap (the Python documentation's advice for fork without exec).
+    gc.freeze()
+    try:
+        child.start()
+    finally:
+        gc.unfreeze()
     send.close()
     try:
         if not receive.poll(timeout):

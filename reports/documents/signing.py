@@ -15,8 +15,10 @@ configured a timestamp server gets timestamped reports or none
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
@@ -37,29 +39,48 @@ def timestamping_configured() -> bool:
     return signing_configured() and bool(settings.REPORT_TSA_URL)
 
 
-def sign_pdf(pdf: bytes, *, reason: str) -> bytes:
-    """The PDF with an incremental PAdES signature appended: B-B, or B-T (with
-    an RFC 3161 timestamp) when a timestamp server is configured."""
-    from cryptography.hazmat.primitives.serialization import pkcs12
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-    from pyhanko.sign import fields, signers
-
+def _signer() -> Any:
+    """The configured bundle's signer, opened once per process and opened again
+    when the file changes (a new certificate needs no restart): opening a
+    PKCS#12 bundle derives its key from the password, about half a second of
+    every report's signing."""
     path = Path(settings.REPORT_SIGNING_P12)
+    try:
+        stat = path.stat()
+    except OSError:
+        raise SigningError(f"GOVDASH_SIGNING_P12: no file at {path}") from None
     if not path.is_file():
         raise SigningError(f"GOVDASH_SIGNING_P12: no file at {path}")
-    password = settings.REPORT_SIGNING_P12_PASSWORD
+    password = settings.REPORT_SIGNING_P12_PASSWORD or ""
+    return _open_bundle(str(path), stat.st_mtime_ns, stat.st_size, password)
+
+
+@functools.lru_cache(maxsize=4)
+def _open_bundle(path: str, mtime_ns: int, size: int, password: str) -> Any:
+    from cryptography.hazmat.primitives.serialization import pkcs12
+    from pyhanko.sign import signers
+
+    secret = password.encode() if password else None
     try:  # opened here first for a one-line error (pyHanko logs a traceback)
-        pkcs12.load_key_and_certificates(path.read_bytes(), password.encode() if password else None)
+        pkcs12.load_key_and_certificates(Path(path).read_bytes(), secret)
     except ValueError:
         raise SigningError(
             "GOVDASH_SIGNING_P12 could not be opened: wrong GOVDASH_SIGNING_P12_PASSWORD, "
             "or not a PKCS#12 file"
         ) from None
-    signer = signers.SimpleSigner.load_pkcs12(
-        pfx_file=str(path), passphrase=password.encode() if password else None
-    )
+    signer = signers.SimpleSigner.load_pkcs12(pfx_file=path, passphrase=secret)
     if signer is None:
         raise SigningError("GOVDASH_SIGNING_P12 could not be opened (wrong password?)")
+    return signer
+
+
+def sign_pdf(pdf: bytes, *, reason: str) -> bytes:
+    """The PDF with an incremental PAdES signature appended: B-B, or B-T (with
+    an RFC 3161 timestamp) when a timestamp server is configured."""
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import fields, signers
+
+    signer = _signer()
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     metadata = signers.PdfSignatureMetadata(
         field_name="govdash",

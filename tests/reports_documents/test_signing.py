@@ -4,6 +4,7 @@ broken by a changed byte."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from asn1crypto import x509 as asn1_x509
@@ -80,3 +81,28 @@ def test_wrong_password_fails_the_report_cleanly(compliance_mirror, make_user, s
     assert report.status == Report.Status.FAILED
     assert report.file_name == ""
     assert "GOVDASH_SIGNING_P12" in report.error
+
+
+def test_a_replaced_certificate_signs_the_next_report_without_a_restart(
+    compliance_mirror, make_user, signing_certificate, settings
+):
+    # The opened bundle is kept per process (reports.documents.signing._signer), and
+    # opened again when its file changes: a rotated certificate needs no restart.
+    experiment = compliance_mirror.experiments["risk"]
+    parameters = {"source": experiment.source.name, "experiment": experiment.name}
+    officer = make_user("officer", "compliance-officer")
+    first = generate("experiment", parameters, officer)
+    assert _validate(stored_pdf(first), signing_certificate).trusted
+
+    new_root = self_signed_p12(Path(settings.REPORT_SIGNING_P12), "n3w-pass")
+    settings.REPORT_SIGNING_P12_PASSWORD = "n3w-pass"
+    second = generate("experiment", parameters, officer)
+    assert second.status == Report.Status.DONE, second.error
+    assert _validate(stored_pdf(second), new_root).trusted
+    assert not _validate(stored_pdf(second), signing_certificate).trusted
+
+    # The same file with the old password again: refused, not answered from memory.
+    settings.REPORT_SIGNING_P12_PASSWORD = "s3cret-pass"
+    third = generate("experiment", parameters, officer)
+    assert third.status == Report.Status.FAILED
+    assert "GOVDASH_SIGNING_P12" in third.error
