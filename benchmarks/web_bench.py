@@ -53,7 +53,7 @@ from benchmarks import (
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/govdash_bench_web"
 TEMPLATE_RUNS = 2000
-SAMPLES = int(os.environ.get("GOVDASH_BENCH_WEB_SAMPLES", "40"))
+SAMPLES = int(os.environ.get("GOVDASH_BENCH_WEB_SAMPLES", "100"))
 CONCURRENT_USERS = 50
 CONCURRENT_SECONDS = int(os.environ.get("GOVDASH_BENCH_WEB_LOAD_SECONDS", "40"))
 # Each simulated officer waits 1-3 s between clicks (a busy person reading little):
