@@ -151,7 +151,7 @@ def grow(total: int) -> dict[str, Any]:
         for g in range(generation + 1, generation + copies + 1):
             if (g - generation) & (g - generation - 1) == 0:
                 # Each time the tables have doubled: the planner's statistics of the
-                # old size pick nested loops over sequential scans, 50x slower.
+                # old size pick nested loops: 330 s, not 24 s, to copy 100,000 runs.
                 with connection.cursor() as cursor:
                     cursor.execute("ANALYZE tracking_run, reports_assessment, reports_ruleresult")
             with transaction.atomic(), connection.cursor() as cursor:
