@@ -248,6 +248,17 @@ class PlainRowsTable(Table):  # type: ignore[misc]  # django-tables2 has no type
 
     renders_plain_rows = True
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A column without its cell function fails when the class is defined, not
+        # as a 500 on the first page that shows it.
+        super().__init_subclass__(**kwargs)
+        missing = [name for name in cls.base_columns if not hasattr(cls, f"cell_{name}")]
+        if missing:
+            raise TypeError(
+                f"{cls.__name__} renders its rows by cell_* functions: define "
+                + ", ".join(f"cell_{name}" for name in missing)
+            )
+
     def plain_rows(self) -> list[SafeString]:
         cells = [
             (getattr(self, f"cell_{column.name}"), column.attrs["td"].as_html())
@@ -263,6 +274,8 @@ class PlainRowsTable(Table):  # type: ignore[misc]  # django-tables2 has no type
 
 
 EMPTY = "—"
+# How the tables print a date and time (UTC, to the minute).
+DATETIME = "Y-m-d H:i"
 
 
 def text(value: str | None) -> str:

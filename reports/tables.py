@@ -8,14 +8,13 @@ from typing import Any
 import django_tables2 as tables
 from django.utils.html import format_html, format_html_join
 
-from kernel.tables import PlainRowsTable, datetime_text, text
+from kernel.tables import DATETIME, EMPTY, PlainRowsTable, datetime_text, text
 from reports.selectors.common import RISK_LABELS, VERDICT_LABELS
 from reports.selectors.runs import failed_rule_ids
 from tracking.models import Run
 
 TABLE_ATTRS = {"class": "usa-table usa-table--compact usa-table--striped width-full"}
 TEMPLATE = "includes/table.html"
-DATETIME = "Y-m-d H:i"
 
 VERDICT_CLASSES = {
     "compliant": "bg-success-dark",
@@ -41,7 +40,7 @@ def verdict_tag(verdict: str | None) -> str:
 
 def risk_tag(risk: str | None) -> str:
     if not risk:
-        return "—"
+        return EMPTY
     return format_html(
         '<span class="usa-tag {}">{}</span>', RISK_CLASSES.get(risk, ""), RISK_LABELS[risk]
     )
@@ -64,7 +63,7 @@ class ComplianceRunTable(PlainRowsTable):
         verbose_name="Source", accessor="source__name", order_by=("source__name", "id")
     )
     classification = tables.Column(
-        order_by=("classification", "id"), default="—", attrs={"td": {"class": "govdash-wrap"}}
+        order_by=("classification", "id"), attrs={"td": {"class": "govdash-wrap"}}
     )
     start_time = tables.DateTimeColumn(format=DATETIME, verbose_name="Started (UTC)")
     verdict = tables.Column(empty_values=(), order_by=("verdict_rank", "id"))
@@ -74,7 +73,6 @@ class ComplianceRunTable(PlainRowsTable):
     assessed_at = tables.DateTimeColumn(
         format=DATETIME,
         verbose_name="Assessed (UTC)",
-        default="—",
         order_by=("assessed_rank", "id"),
     )
     version_number = tables.Column(verbose_name="Policy version", empty_values=())
@@ -136,12 +134,12 @@ class ComplianceRunTable(PlainRowsTable):
 
     def cell_score(self, record: Run) -> str:
         score = record.score  # type: ignore[attr-defined]
-        return "—" if score is None else str(score)
+        return EMPTY if score is None else str(score)
 
     def cell_failed(self, record: Run) -> str:
         rules = self.failed_map.get(record.assessment_id or 0, [])  # type: ignore[attr-defined]
         if not rules:
-            return "—"
+            return EMPTY
         return format_html_join(", ", '<span class="govdash-mono">{}</span>', ((r,) for r in rules))
 
     def cell_assessed_at(self, record: Run) -> str:
@@ -149,4 +147,4 @@ class ComplianceRunTable(PlainRowsTable):
 
     def cell_version_number(self, record: Run) -> str:
         number = record.version_number  # type: ignore[attr-defined]
-        return "—" if number is None else f"v{number}"
+        return EMPTY if number is None else f"v{number}"

@@ -10,12 +10,11 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from kernel.tables import PlainRowsTable, datetime_text, text
+from kernel.tables import DATETIME, EMPTY, PlainRowsTable, datetime_text, text
 from tracking.models import AliasChange, Experiment, ModelVersion, RegisteredModel, Run, SyncRun
 
 TABLE_ATTRS = {"class": "usa-table usa-table--compact usa-table--striped width-full"}
 TEMPLATE = "includes/table.html"
-DATETIME = "Y-m-d H:i"
 
 
 def _deleted_row(record: Any) -> str:
@@ -75,7 +74,7 @@ class RunTable(PlainRowsTable):
     def cell_experiment(self, record: Run) -> str:
         experiment = record.experiment
         if not experiment.name:
-            return text(experiment.name)
+            return EMPTY
         return format_html('<a href="{}">{}</a>', experiment.get_absolute_url(), experiment.name)
 
     def cell_source(self, record: Run) -> str:

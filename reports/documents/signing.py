@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import io
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 from django.conf import settings
@@ -48,8 +49,8 @@ def _signer() -> Any:
     try:
         stat = path.stat()
     except OSError:
-        raise SigningError(f"GOVDASH_SIGNING_P12: no file at {path}") from None
-    if not path.is_file():
+        stat = None
+    if stat is None or not S_ISREG(stat.st_mode):
         raise SigningError(f"GOVDASH_SIGNING_P12: no file at {path}")
     password = settings.REPORT_SIGNING_P12_PASSWORD or ""
     return _open_bundle(str(path), stat.st_mtime_ns, stat.st_size, password)
