@@ -17,10 +17,12 @@ spending a second or two importing them on every report.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import io
 import multiprocessing
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -89,12 +91,62 @@ def preload() -> None:
             sign_pdf(rendered.pdf, reason="warm-up")
 
 
+def _list_pages_once_while_tagging() -> None:
+    """Make WeasyPrint's tagging of a long report linear in its pages again.
+
+    ``weasyprint.pdf.tags.add_tags`` reads ``pdf.page_references[n]`` for every
+    structure element it makes (one per cell, paragraph and run of text), and
+    pydyf's ``PDF.page_references`` builds the tuple of every page's reference
+    anew on each read: tagging a report costs elements x pages. Every page is
+    added before tagging starts and tagging adds none, so while it runs the
+    tuple is built once. The output is the same to the byte
+    (tests/reports_documents/test_render.py); docs/architecture.md ("PDF
+    reports") gives the figures. Installed once per process, around
+    ``add_tags`` only: WeasyPrint (``weasyprint>=66,<71``) and pydyf are
+    otherwise untouched.
+    """
+    import weasyprint.pdf
+
+    if not getattr(weasyprint.pdf.add_tags, "lists_pages_once", False):
+        weasyprint.pdf.add_tags = listing_pages_once(weasyprint.pdf.add_tags)
+
+
+def listing_pages_once(add_tags: Callable[..., Any]) -> Callable[..., Any]:
+    """``add_tags`` with the pydyf PDF's pages listed once for the whole call:
+    the PDF's class is swapped, for that time only, for a subclass that answers
+    ``page_references`` with the list made before the call."""
+    import pydyf
+
+    class PagesListedOnce(pydyf.PDF):  # type: ignore[misc]
+        listed: tuple[bytes, ...]
+
+        @property
+        def page_references(self) -> tuple[bytes, ...]:
+            return self.listed
+
+    @functools.wraps(add_tags)
+    def tagging(pdf: Any, *args: Any, **kwargs: Any) -> Any:
+        if type(pdf) is not pydyf.PDF:
+            return add_tags(pdf, *args, **kwargs)
+        pdf.listed = pdf.page_references
+        pdf.__class__ = PagesListedOnce
+        try:
+            return add_tags(pdf, *args, **kwargs)
+        finally:
+            pdf.__class__ = pydyf.PDF
+            del pdf.listed
+
+    tagging.lists_pages_once = True  # type: ignore[attr-defined]
+    return tagging
+
+
 def render_in_process(html: str, attachments: list[AttachmentFile]) -> Rendered:
     """Render now, in this process (the child's work; also the benchmark's baseline)."""
     from weasyprint import HTML, Attachment
 
     from reports.documents.fetcher import PackagedAssetFetcher  # quiets WeasyPrint's logs first
 
+    _list_pages_once_while_tagging()
     fetcher = PackagedAssetFetcher()
     document = HTML(string=html, url_fetcher=fetcher, base_url=None).render()
     files = [
