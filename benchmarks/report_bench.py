@@ -9,7 +9,7 @@ measured in the same run on the same HTML; the whole report benchmark,
 average is printed with every figure (a shared machine slows both sides of a
 ratio, but not always alike).
 
-The two sides alternate, three times each (end to end, bare, end to end,
+The two sides alternate, five times each (end to end, bare, end to end,
 bare..., each report a new one), and the best of each is kept: this
 machine's speed drifts from one minute to the next (the same render of the
 same HTML in a fresh process took 8.0 to 12.1 s, with the same hash seed),
@@ -48,7 +48,7 @@ from typing import Any
 from benchmarks import BenchmarkError, Target, load_average
 
 REPO = Path(__file__).resolve().parent.parent
-ROUNDS = 3
+ROUNDS = 5
 
 
 def log(message: str) -> None:
