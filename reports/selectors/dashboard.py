@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.db.models import Count, Max, Q, QuerySet, Sum
@@ -167,6 +167,10 @@ class ComplianceSummary:
     trend: list[TrendPoint]
     failing_rules: list[FailingRule]
     latest_non_compliant: list[Assessment]
+    # Why the figures were counted run by run, for the page to say so (a view
+    # the weekly rollups answer takes a few queries; counting a million runs
+    # takes seconds); empty when they came from the rollups.
+    counted_live: str = ""
 
     @property
     def policy(self) -> Policy:
@@ -224,8 +228,11 @@ def compliance_summary(
     """Every figure of the dashboard, in nine queries whatever the data size:
     read from the rollups when they are built and can answer the filters
     (``rollup_summary``), else aggregated live over the runs."""
-    summary = rollup_summary if rollups_answer(filters) else live_summary
-    return summary(filters, choices, weeks=weeks, top_rules=top_rules, latest=latest)
+    why_live = counted_live_because(filters)
+    if not why_live:
+        return rollup_summary(filters, choices, weeks=weeks, top_rules=top_rules, latest=latest)
+    summary = live_summary(filters, choices, weeks=weeks, top_rules=top_rules, latest=latest)
+    return replace(summary, counted_live=why_live)
 
 
 def live_summary(
@@ -328,14 +335,24 @@ def _latest_non_compliant(assessments: QuerySet[Assessment], latest: int) -> lis
 # --------------------------------------------------------------------------- from the rollups
 
 
-def rollups_answer(filters: ComplianceFilters) -> bool:
-    """Whether the rollups can give the figures for ``filters``: they are
-    built (``reports.rollups``), and no filter narrows by day (they count by
-    week) or by what only the runs table filters. One query."""
+def counted_live_because(filters: ComplianceFilters) -> str:
+    """Why the rollups cannot give the figures for ``filters`` (they must be
+    counted over the runs), in words for the page; empty when they can. They
+    count by week, once built (``reports.rollups``), and know nothing of what
+    only the runs table filters. One query."""
     built = RollupState.objects.exists()  # asked always: one query either way
-    if filters.since or filters.until or filters.verdict or filters.risk:
-        return False
-    return built and not (filters.failed_rule or filters.pending)
+    if filters.since or filters.until:
+        return "a date filter is finer than the weekly totals"
+    if filters.verdict or filters.risk or filters.failed_rule or filters.pending:
+        return "the weekly totals do not break runs down by this filter"
+    if not built:
+        return "the weekly totals have not been built yet"
+    return ""
+
+
+def rollups_answer(filters: ComplianceFilters) -> bool:
+    """Whether the rollups can give the figures for ``filters``. One query."""
+    return not counted_live_because(filters)
 
 
 def _experiments() -> dict[int, tuple[str, str, str | None]]:

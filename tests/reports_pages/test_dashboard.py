@@ -162,6 +162,45 @@ def test_filters_narrow_every_figure(reader: Client, compliance_mirror, figures_
     _check_summary(response.context["summary"], want)
 
 
+@pytest.mark.parametrize(
+    ("built", "params", "because"),
+    [
+        (True, {}, None),
+        (True, {"source": "alpha"}, None),
+        (True, {"since": "2026-03-09"}, "a date filter is finer than the weekly totals"),
+        (False, {"until": "2026-03-15"}, "a date filter is finer than the weekly totals"),
+        (False, {}, "the weekly totals have not been built yet"),
+    ],
+    ids=["rollups", "rollups-filtered", "dates", "dates-unbuilt", "unbuilt"],
+)
+def test_the_page_says_when_it_counted_run_by_run(
+    reader: Client, compliance_mirror: ComplianceMirror, built, params, because
+):  # type: ignore[no-untyped-def]
+    if built:
+        rollups.rebuild()
+    response = reader.get(reverse("reports:dashboard"), params)
+    summary = response.context["summary"]
+    html = unescape(response.content.decode())
+    assert rollups_answer(summary.filters) == (because is None)
+    if because is None:
+        assert summary.counted_live == ""
+        assert "data-counted-live" not in html
+    else:
+        assert summary.counted_live == because
+        assert f"Counted run by run, because {because}" in html
+    # Wherever they came from, the figures are the rows' own.
+    _check_summary(summary, expected(compliance_mirror.version, lambda run: _within(run, params)))
+
+
+def _within(run, params) -> bool:  # type: ignore[no-untyped-def]
+    day = run.start_time.date() if run.start_time else None
+    if params.get("source") and run.source.name != params["source"]:
+        return False
+    if "since" in params and (day is None or day < dt.date.fromisoformat(params["since"])):
+        return False
+    return not ("until" in params and (day is None or day > dt.date.fromisoformat(params["until"])))
+
+
 def test_experiment_filter(reader: Client, compliance_mirror: ComplianceMirror, figures_from: str):
     experiment = compliance_mirror.experiments["risk2"]
     response = reader.get(reverse("reports:dashboard"), {"experiment": experiment.pk})
