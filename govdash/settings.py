@@ -298,6 +298,9 @@ if REPORTS_S3_BUCKET:
     }
 # A render past this many seconds fails cleanly (the report records why).
 REPORT_TIMEOUT_SECONDS = env_int("GOVDASH_REPORT_TIMEOUT_SECONDS", 600, minimum=1)
+# ...and so does a render that needs more memory than this beyond the worker's
+# own (0: no limit but the machine's). A 5,000-run report takes about 2.1 GB.
+REPORT_MEMORY_MB = env_int("GOVDASH_REPORT_MEMORY_MB", 4096, minimum=0)
 # PKCS#12 bundle that signs reports (PAdES); unset: reports are hashed, not signed.
 REPORT_SIGNING_P12 = env_str("GOVDASH_SIGNING_P12", "")
 REPORT_SIGNING_P12_PASSWORD = env_str("GOVDASH_SIGNING_P12_PASSWORD", "")

@@ -80,6 +80,7 @@ def generate_report(report: Report, *, on_progress: Progress | None = None) -> R
                 AttachmentFile("findings.csv", csv_bytes, "The findings, one row each (CSV)"),
             ],
             timeout=float(settings.REPORT_TIMEOUT_SECONDS),
+            memory_mb=settings.REPORT_MEMORY_MB,
         )
         pdf = rendered.pdf
         signed = timestamped = False

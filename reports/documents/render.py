@@ -21,6 +21,8 @@ import functools
 import gc
 import io
 import multiprocessing
+import resource
+import signal
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +41,29 @@ WARM_UP_HTML = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 </tr></tbody></table><svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"
 font-family="Source Sans Pro Web, Helvetica Neue, Helvetica, Roboto, Arial, sans-serif">
 <text x="1" y="12" font-weight="700">1</text></svg></body></html>"""
+
+
+def _out_of_memory(memory_mb: int) -> str:
+    return (
+        f"it needed more memory than GOVDASH_REPORT_MEMORY_MB={memory_mb} allows"
+        if memory_mb > 0
+        else "it ran out of memory"
+    )
+
+
+def _stopped(exitcode: int | None, memory_mb: int) -> str:
+    """Why the render child ended without an answer, as far as its exit says."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        # A C library that cannot allocate aborts (GLib's g_malloc); the kernel's
+        # out-of-memory killer sends SIGKILL.
+        if -exitcode in (signal.SIGABRT, signal.SIGKILL):
+            return f"the renderer was stopped by {name}: {_out_of_memory(memory_mb)}, likely"
+        return f"the renderer was stopped by {name}"
+    return "the renderer stopped without an answer"
 
 
 class RenderError(RuntimeError):
@@ -167,24 +192,71 @@ def render_in_process(html: str, attachments: list[AttachmentFile]) -> Rendered:
     )
 
 
-def _child(conn: Connection, html: str, attachments: list[AttachmentFile]) -> None:
+def _data_bytes() -> int | None:
+    """This process's data memory now (what ``RLIMIT_DATA`` counts), in bytes;
+    None where the system does not say (no Linux ``/proc``)."""
     try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmData:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _limit_memory(memory_mb: int) -> None:
+    """Let this (the render child) take at most ``memory_mb`` MB beyond what it
+    inherited: past it, an allocation fails, and the render with it. Linux
+    only (elsewhere the render is limited by the machine alone)."""
+    inherited = _data_bytes() if memory_mb > 0 else None
+    if inherited is None:
+        return
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    soft = inherited + memory_mb * 1024 * 1024
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+
+
+def _unlimit_memory() -> None:
+    """Lift the render's limit once it is over, so that the answer can be sent
+    even from a heap the failed render left fragmented up to the limit."""
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    resource.setrlimit(resource.RLIMIT_DATA, (hard, hard))
+
+
+def _child(conn: Connection, html: str, attachments: list[AttachmentFile], memory_mb: int) -> None:
+    failure = result = None
+    try:
+        _limit_memory(memory_mb)
         result = render_in_process(html, attachments)
-        conn.send(("ok", result.pages, result.refused, result.served))
-        conn.send_bytes(result.pdf)
+    except MemoryError:
+        failure = _out_of_memory(memory_mb)
     except BaseException as exc:
-        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        conn.send(("error", last[:500], [], []))
+        failure = traceback.format_exception_only(type(exc), exc)[-1].strip()[:500]
+    # Answered outside the handlers: the failed render's frames (and the memory
+    # they hold) are released once the exception is.
+    try:
+        _unlimit_memory()
+        if result is not None:
+            conn.send(("ok", result.pages, result.refused, result.served))
+            conn.send_bytes(result.pdf)
+        else:
+            conn.send(("error", failure, [], []))
     finally:
         conn.close()
 
 
-def render_pdf(html: str, attachments: list[AttachmentFile], *, timeout: float) -> Rendered:
-    """Render in a child process; ``RenderError`` past ``timeout`` seconds or on failure."""
+def render_pdf(
+    html: str, attachments: list[AttachmentFile], *, timeout: float, memory_mb: int = 0
+) -> Rendered:
+    """Render in a child process; ``RenderError`` past ``timeout`` seconds, past
+    ``memory_mb`` MB of memory (0: no limit but the machine's), or on failure."""
     preload()
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(send, html, attachments), daemon=True)
+    child = context.Process(target=_child, args=(send, html, attachments, memory_mb), daemon=True)
     # The child's collector leaves the parent's objects alone (they are frozen for
     # it): without this, each of its full collections walks, and so copies, the
     # whole inherited heap (the Python documentation's advice for fork without exec).
@@ -204,7 +276,8 @@ def render_pdf(html: str, attachments: list[AttachmentFile], *, timeout: float) 
         pdf = receive.recv_bytes()
         return Rendered(pdf=pdf, pages=int(detail), refused=list(refused), served=list(served))
     except EOFError:
-        raise RenderError("rendering failed: the renderer stopped without an answer") from None
+        child.join(5)
+        raise RenderError(f"rendering failed: {_stopped(child.exitcode, memory_mb)}") from None
     finally:
         receive.close()
         if child.is_alive():

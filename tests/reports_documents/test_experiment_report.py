@@ -200,3 +200,24 @@ def test_a_render_past_the_time_limit_fails_cleanly(compliance_mirror, make_user
     event = AuditEvent.objects.get(action="reports.report_generate", target_id=str(report.pk))
     assert event.outcome == "failure"
     assert "longer than the limit" in event.data["error"]
+
+
+def test_a_render_past_the_memory_limit_fails_cleanly(compliance_mirror, make_user, settings):
+    settings.REPORT_MEMORY_MB = 1
+    experiment = compliance_mirror.experiments["risk"]
+    report = generate(
+        "experiment",
+        {"source": experiment.source.name, "experiment": experiment.name},
+        make_user("officer", "compliance-officer"),
+    )
+    assert report.status == Report.Status.FAILED
+    assert report.error.endswith(
+        "rendering failed: it needed more memory than GOVDASH_REPORT_MEMORY_MB=1 allows"
+    )
+    assert report.file_name == ""
+    from reports.documents.storage import report_storage
+
+    assert not report_storage().exists(f"{report.pk}/report-{report.pk}.pdf")
+    event = AuditEvent.objects.get(action="reports.report_generate", target_id=str(report.pk))
+    assert event.outcome == "failure"
+    assert "GOVDASH_REPORT_MEMORY_MB=1" in event.data["error"]

@@ -4,6 +4,7 @@ tagging, not once per structure element, and the PDF is the same to the byte."""
 from __future__ import annotations
 
 import io
+import signal
 
 import pydyf
 import pytest
@@ -13,9 +14,12 @@ from weasyprint import HTML
 
 from reports.documents.fetcher import PackagedAssetFetcher
 from reports.documents.render import (
+    RenderError,
     _list_pages_once_while_tagging,
+    _stopped,
     listing_pages_once,
     render_in_process,
+    render_pdf,
 )
 
 # Several pages of what reports are made of: headings, paragraphs, a long table
@@ -127,3 +131,48 @@ def test_the_report_renderer_installs_it():
     rendered = render_in_process(DOCUMENT, [])
     assert weasyprint.pdf.add_tags.lists_pages_once
     assert rendered.pages >= 5
+
+
+def _table(rows: int) -> str:
+    cells = "".join(f"<tr><td>run {i}</td><td>{i:032x}</td></tr>" for i in range(rows))
+    return f"<!doctype html><html lang='en'><title>t</title><table>{cells}</table></html>"
+
+
+def test_the_memory_limit_is_a_budget_beyond_what_the_render_inherits():
+    # Laying out 4,000 rows takes well over 100 MB: refused at 10 MB beyond what
+    # the child inherits (this test process, far bigger than either figure,
+    # whose free heap the child may reuse first); 600 rows render within 200.
+    with pytest.raises(RenderError, match=r"GOVDASH_REPORT_MEMORY_MB=10 allows$"):
+        render_pdf(_table(4000), [], timeout=300, memory_mb=10)
+    assert render_pdf(_table(600), [], timeout=300, memory_mb=200).pages >= 10
+    assert render_pdf(_table(600), [], timeout=300, memory_mb=0).pages >= 10
+
+
+@pytest.mark.parametrize(
+    ("exitcode", "memory_mb", "says"),
+    [
+        (
+            -signal.SIGKILL,
+            4096,
+            "stopped by SIGKILL: it needed more memory than "
+            "GOVDASH_REPORT_MEMORY_MB=4096 allows, likely",
+        ),
+        (-signal.SIGABRT, 0, "stopped by SIGABRT: it ran out of memory, likely"),
+        (-signal.SIGSEGV, 4096, "the renderer was stopped by SIGSEGV"),
+        (1, 4096, "the renderer stopped without an answer"),
+        (None, 4096, "the renderer stopped without an answer"),
+    ],
+)
+def test_a_renderer_that_died_is_reported_by_how(exitcode, memory_mb, says):  # type: ignore[no-untyped-def]
+    assert _stopped(exitcode, memory_mb).endswith(says)
+
+
+def test_a_renderer_killed_mid_render_fails_the_render_with_the_signal(monkeypatch):
+    import os
+
+    def killed(html, attachments):  # type: ignore[no-untyped-def]
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr("reports.documents.render.render_in_process", killed)
+    with pytest.raises(RenderError, match="stopped by SIGKILL"):
+        render_pdf(DOCUMENT, [], timeout=60)
