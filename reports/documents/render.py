@@ -226,19 +226,34 @@ def _unlimit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_DATA, (hard, hard))
 
 
+def _ran_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is, or was raised while handling, a failed allocation."""
+    seen: BaseException | None = exc
+    for _ in range(20):
+        if seen is None:
+            return False
+        if isinstance(seen, MemoryError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _child(conn: Connection, html: str, attachments: list[AttachmentFile], memory_mb: int) -> None:
     failure = result = None
     try:
         _limit_memory(memory_mb)
         result = render_in_process(html, attachments)
-    except MemoryError:
-        failure = _out_of_memory(memory_mb)
     except BaseException as exc:
-        failure = traceback.format_exception_only(type(exc), exc)[-1].strip()[:500]
-    # Answered outside the handlers: the failed render's frames (and the memory
-    # they hold) are released once the exception is.
-    try:
+        # First, room to say what happened: past the limit, even formatting the
+        # reason would fail (and the child die without an answer).
         _unlimit_memory()
+        if _ran_out_of_memory(exc):
+            failure = _out_of_memory(memory_mb)
+        else:
+            failure = traceback.format_exception_only(type(exc), exc)[-1].strip()[:500]
+    # Answered outside the handler: the failed render's frames (and the memory
+    # they hold) are released with the exception.
+    try:
         if result is not None:
             conn.send(("ok", result.pages, result.refused, result.served))
             conn.send_bytes(result.pdf)
