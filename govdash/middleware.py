@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.middleware import LoginRequiredMiddleware as _DjangoLoginRequired
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
@@ -102,10 +103,8 @@ class IdleSessionMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         session = getattr(request, "session", None)
-        user = getattr(request, "user", None)
-        if session is None or user is None or not session.accessed:
-            return response
-        if not user.is_authenticated:
+        # Only a session something read this request, and one holding a login.
+        if session is None or not session.accessed or SESSION_KEY not in session:
             return response
         now = int(time.time())
         try:

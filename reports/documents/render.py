@@ -20,6 +20,7 @@ import contextlib
 import functools
 import gc
 import io
+import logging
 import multiprocessing
 import resource
 import signal
@@ -58,10 +59,16 @@ def _stopped(exitcode: int | None, memory_mb: int) -> str:
             name = signal.Signals(-exitcode).name
         except ValueError:
             name = f"signal {-exitcode}"
-        # A C library that cannot allocate aborts (GLib's g_malloc); the kernel's
-        # out-of-memory killer sends SIGKILL.
-        if -exitcode in (signal.SIGABRT, signal.SIGKILL):
+        # A C library that cannot allocate within the limit aborts (GLib's
+        # g_malloc); the kernel's (or a container's) out-of-memory killer, which
+        # knows nothing of the limit, sends SIGKILL.
+        if -exitcode == signal.SIGABRT:
             return f"the renderer was stopped by {name}: {_out_of_memory(memory_mb)}, likely"
+        if -exitcode == signal.SIGKILL:
+            return (
+                f"the renderer was stopped by {name}: the machine (or its container) ran "
+                "out of memory, likely, or the process was killed"
+            )
         return f"the renderer was stopped by {name}"
     return "the renderer stopped without an answer"
 
@@ -167,12 +174,41 @@ def listing_pages_once(add_tags: Callable[..., Any]) -> Callable[..., Any]:
 
 def render_in_process(html: str, attachments: list[AttachmentFile]) -> Rendered:
     """Render now, in this process (the child's work; also the benchmark's baseline)."""
-    from weasyprint import HTML, Attachment
-
     from reports.documents.fetcher import PackagedAssetFetcher  # quiets WeasyPrint's logs first
 
     _list_pages_once_while_tagging()
     fetcher = PackagedAssetFetcher()
+    dropped = _Dropped()
+    weasyprint_log = logging.getLogger("weasyprint")
+    weasyprint_log.addHandler(dropped)
+    try:
+        pdf, pages = _write(html, attachments, fetcher)
+    finally:
+        weasyprint_log.removeHandler(dropped)
+    if dropped.what:
+        raise RenderError(f"part of the report could not be drawn: {dropped.what[0]}")
+    return Rendered(pdf=pdf, pages=pages, refused=fetcher.refused, served=fetcher.served)
+
+
+class _Dropped(logging.Handler):
+    """What WeasyPrint could not draw and went on without: an SVG chart that
+    failed to load or draw (for lack of memory, say) is logged and left out.
+    A report without one of its charts is not the report, so the render fails."""
+
+    DROPPED = ("Failed to render SVG image", "Failed to load inline SVG")
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.what: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if isinstance(record.msg, str) and record.msg.startswith(self.DROPPED):
+            self.what.append(record.getMessage()[:300])
+
+
+def _write(html: str, attachments: list[AttachmentFile], fetcher: Any) -> tuple[bytes, int]:
+    from weasyprint import HTML, Attachment
+
     document = HTML(string=html, url_fetcher=fetcher, base_url=None).render()
     files = [
         Attachment(
@@ -187,9 +223,7 @@ def render_in_process(html: str, attachments: list[AttachmentFile]) -> Rendered:
     pdf = document.write_pdf(
         pdf_variant=PDF_VARIANT, pdf_tags=True, attachments=files, uncompressed_pdf=False
     )
-    return Rendered(
-        pdf=pdf, pages=len(document.pages), refused=fetcher.refused, served=fetcher.served
-    )
+    return pdf, len(document.pages)
 
 
 def _data_bytes() -> int | None:
@@ -219,13 +253,6 @@ def _limit_memory(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
 
 
-def _unlimit_memory() -> None:
-    """Lift the render's limit once it is over, so that the answer can be sent
-    even from a heap the failed render left fragmented up to the limit."""
-    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
-    resource.setrlimit(resource.RLIMIT_DATA, (hard, hard))
-
-
 def _ran_out_of_memory(exc: BaseException) -> bool:
     """Whether ``exc`` is, or was raised while handling, a failed allocation."""
     seen: BaseException | None = exc
@@ -239,21 +266,27 @@ def _ran_out_of_memory(exc: BaseException) -> bool:
 
 
 def _child(conn: Connection, html: str, attachments: list[AttachmentFile], memory_mb: int) -> None:
-    failure = result = None
+    # Made before the limit: past it, even making this message could fail.
+    out_of_memory = _out_of_memory(memory_mb)
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    failure: str | None = None
+    result = None
     try:
         _limit_memory(memory_mb)
         result = render_in_process(html, attachments)
     except BaseException as exc:
-        # First, room to say what happened: past the limit, even formatting the
-        # reason would fail (and the child die without an answer).
-        _unlimit_memory()
-        if _ran_out_of_memory(exc):
-            failure = _out_of_memory(memory_mb)
-        else:
-            failure = traceback.format_exception_only(type(exc), exc)[-1].strip()[:500]
+        failure = out_of_memory
+        try:
+            # First, room to say what happened (the limit lifted).
+            resource.setrlimit(resource.RLIMIT_DATA, (hard, hard))
+            if not _ran_out_of_memory(exc):
+                failure = traceback.format_exception_only(type(exc), exc)[-1].strip()[:500]
+        except BaseException:  # noqa: S110 (out_of_memory is the answer then)
+            pass
     # Answered outside the handler: the failed render's frames (and the memory
     # they hold) are released with the exception.
     try:
+        resource.setrlimit(resource.RLIMIT_DATA, (hard, hard))
         if result is not None:
             conn.send(("ok", result.pages, result.refused, result.served))
             conn.send_bytes(result.pdf)
@@ -290,7 +323,7 @@ def render_pdf(
             raise RenderError(f"rendering failed: {detail}")
         pdf = receive.recv_bytes()
         return Rendered(pdf=pdf, pages=int(detail), refused=list(refused), served=list(served))
-    except EOFError:
+    except (EOFError, OSError):  # OSError: the child died in the middle of the PDF
         child.join(5)
         raise RenderError(f"rendering failed: {_stopped(child.exitcode, memory_mb)}") from None
     finally:

@@ -9,6 +9,7 @@ import signal
 import pydyf
 import pytest
 import weasyprint.pdf
+import weasyprint.svg
 from pypdf import PdfReader
 from weasyprint import HTML
 
@@ -18,6 +19,7 @@ from reports.documents.render import (
     _list_pages_once_while_tagging,
     _stopped,
     listing_pages_once,
+    preload,
     render_in_process,
     render_pdf,
 )
@@ -142,7 +144,8 @@ def test_the_memory_limit_is_a_budget_beyond_what_the_render_inherits():
     # Laying out 4,000 rows takes well over 100 MB: refused at 10 MB beyond what
     # the child inherits (this test process, far bigger than either figure,
     # whose free heap the child may reuse first); 600 rows render within 200.
-    with pytest.raises(RenderError, match=r"GOVDASH_REPORT_MEMORY_MB=10 allows$"):
+    # Python's MemoryError or, when a C library is first to fail, its abort: both name the limit.
+    with pytest.raises(RenderError, match=r"GOVDASH_REPORT_MEMORY_MB=10 allows"):
         render_pdf(_table(4000), [], timeout=300, memory_mb=10)
     assert render_pdf(_table(600), [], timeout=300, memory_mb=200).pages >= 10
     assert render_pdf(_table(600), [], timeout=300, memory_mb=0).pages >= 10
@@ -154,8 +157,14 @@ def test_the_memory_limit_is_a_budget_beyond_what_the_render_inherits():
         (
             -signal.SIGKILL,
             4096,
-            "stopped by SIGKILL: it needed more memory than "
-            "GOVDASH_REPORT_MEMORY_MB=4096 allows, likely",
+            "stopped by SIGKILL: the machine (or its container) ran out of memory, likely, "
+            "or the process was killed",
+        ),
+        (
+            -signal.SIGABRT,
+            4096,
+            "stopped by SIGABRT: it needed more memory than GOVDASH_REPORT_MEMORY_MB=4096 "
+            "allows, likely",
         ),
         (-signal.SIGABRT, 0, "stopped by SIGABRT: it ran out of memory, likely"),
         (-signal.SIGSEGV, 4096, "the renderer was stopped by SIGSEGV"),
@@ -173,6 +182,22 @@ def test_a_renderer_killed_mid_render_fails_the_render_with_the_signal(monkeypat
     def killed(html, attachments):  # type: ignore[no-untyped-def]
         os.kill(os.getpid(), signal.SIGKILL)
 
+    preload()  # warm here first: the warm-up render runs in this process
     monkeypatch.setattr("reports.documents.render.render_in_process", killed)
     with pytest.raises(RenderError, match="stopped by SIGKILL"):
         render_pdf(DOCUMENT, [], timeout=60)
+
+
+def test_a_chart_weasyprint_could_not_draw_fails_the_render(monkeypatch):  # type: ignore[no-untyped-def]
+    # WeasyPrint logs an SVG it cannot draw (out of memory, say) and goes on without it.
+    def cannot(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise MemoryError
+
+    preload()
+    monkeypatch.setattr(weasyprint.svg.SVG, "draw", cannot)
+    with pytest.raises(
+        RenderError, match="part of the report could not be drawn: Failed to render SVG"
+    ):
+        render_pdf(DOCUMENT, [], timeout=120)
+    monkeypatch.undo()
+    assert render_pdf(DOCUMENT, [], timeout=120).pages >= 5
