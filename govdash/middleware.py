@@ -1,13 +1,11 @@
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.middleware import LoginRequiredMiddleware as _DjangoLoginRequired
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
@@ -79,38 +77,3 @@ class LoginRequiredMiddleware(_DjangoLoginRequired):
         if request.path.startswith("/api/"):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
-
-
-class IdleSessionMiddleware:
-    """Keep a signed-in user's session alive while they use govdash, writing it
-    at most once a minute.
-
-    A session ends ``GOVDASH_SESSION_IDLE_SECONDS`` after it was last saved.
-    Django's ``SESSION_SAVE_EVERY_REQUEST`` saved it on every request (an UPDATE
-    and a commit for each page, API call and progress poll); this saves it only
-    when the last save is ``SESSION_REFRESH_SECONDS`` old or more, so a session
-    ends between that much before the idle limit and the limit itself after
-    the last request (docs/operations.md). Sessions nothing read (static files,
-    a bearer-token API call) and anonymous ones are left alone. Placed inside
-    ``SessionMiddleware``, which saves what this marks.
-    """
-
-    KEY = "govdash_session_refreshed_at"
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
-        session = getattr(request, "session", None)
-        # Only a session something read this request, and one holding a login.
-        if session is None or not session.accessed or SESSION_KEY not in session:
-            return response
-        now = int(time.time())
-        try:
-            refreshed = int(session.get(self.KEY, 0))
-        except (TypeError, ValueError):
-            refreshed = 0
-        if not 0 <= now - refreshed < settings.SESSION_REFRESH_SECONDS:
-            session[self.KEY] = now
-        return response

@@ -78,8 +78,6 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Inside SessionMiddleware, which saves the session this marks for refresh.
-    "govdash.middleware.IdleSessionMiddleware",
     # Names the request's user on audit events for account changes (govdash/account_audit.py).
     "govdash.account_audit.ActingUserMiddleware",
     "govdash.middleware.LoginRequiredMiddleware",
@@ -177,13 +175,10 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Idle sessions expire, and so do sessions when the browser closes. A signed-in
-# user's requests push the expiry forward, saving the session at most once per
-# SESSION_REFRESH_SECONDS (govdash.middleware.IdleSessionMiddleware), not on
-# every request.
+# Idle sessions expire (every request pushes the expiry forward), and so do
+# sessions when the browser closes.
 SESSION_COOKIE_AGE = env_int("GOVDASH_SESSION_IDLE_SECONDS", 30 * 60, minimum=60)
-SESSION_REFRESH_SECONDS = min(60, SESSION_COOKIE_AGE // 10)
-SESSION_SAVE_EVERY_REQUEST = False
+SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -141,12 +141,12 @@ def _table(rows: int) -> str:
 
 
 def test_the_memory_limit_is_a_budget_beyond_what_the_render_inherits():
-    # Laying out 4,000 rows takes well over 100 MB: refused at 10 MB beyond what
-    # the child inherits (this test process, far bigger than either figure,
-    # whose free heap the child may reuse first); 600 rows render within 200.
+    # Laying out 8,000 rows takes several hundred MB: refused at 10 MB beyond what
+    # the child inherits (this test process, whose free heap the child may reuse
+    # first); 600 rows render within 200.
     # Python's MemoryError or, when a C library is first to fail, its abort: both name the limit.
     with pytest.raises(RenderError, match=r"GOVDASH_REPORT_MEMORY_MB=10 allows"):
-        render_pdf(_table(4000), [], timeout=300, memory_mb=10)
+        render_pdf(_table(8000), [], timeout=300, memory_mb=10)
     assert render_pdf(_table(600), [], timeout=300, memory_mb=200).pages >= 10
     assert render_pdf(_table(600), [], timeout=300, memory_mb=0).pages >= 10
 
